@@ -1,0 +1,1 @@
+"""Guided policy search trainer: the ROS-free learning core and its node adapters."""
