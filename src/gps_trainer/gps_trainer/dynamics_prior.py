@@ -1,0 +1,100 @@
+"""GMM prior for linear-Gaussian dynamics fitting (paper Sec. 4; Levine and Abbeel 2014).
+
+A GMM is fitted to (x_t, u_t, x_t+1) tuples pooled over time, conditions and the most recent
+trajectories. For the tuples of one time step it yields a normal-inverse-Wishart prior
+
+    w_k = mean_n p(k | z_n),  mu_0 = sum_k w_k mu_k,
+    Phi = m sum_k w_k (Sigma_k + (mu_k - mu_0)(mu_k - mu_0)^T),
+    m = strength,  n_0 = strength (N_gmm - 2 - D) / N_gmm,
+
+worth about `strength` pseudo-observations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gps_trainer.gmm import GaussianMixture, fit_gmm
+
+
+@dataclass(frozen=True)
+class DynamicsPriorConfig:
+    """Clusters = max(2, min(max_clusters, N T // min_samples_per_cluster)) over the last
+    max_samples trajectories; strength in pseudo-observations."""
+
+    max_clusters: int = 20
+    min_samples_per_cluster: int = 40
+    max_samples: int = 20
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_clusters", "min_samples_per_cluster", "max_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.strength <= 0:
+            raise ValueError(f"strength: must be positive, got {self.strength}")
+
+
+@dataclass(frozen=True, eq=False)
+class NIWPrior:
+    """Normal-inverse-Wishart prior: mean mu0, scale Phi, mean strength m, dof strength n0."""
+
+    mu0: np.ndarray
+    Phi: np.ndarray
+    m: float
+    n0: float
+
+
+def transition_points(X: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """(x_t, u_t, x_t+1) for every sample and t < T-1, as an (N (T-1)) x (2 dX + dU) array."""
+    points = np.concatenate([X[:, :-1], U[:, :-1], X[:, 1:]], axis=2)
+    return points.reshape(-1, points.shape[2])
+
+
+class DynamicsPriorGMM:
+    """Keeps the recent trajectories and the GMM over their transitions."""
+
+    def __init__(self, config: DynamicsPriorConfig, rng: np.random.Generator) -> None:
+        self.config = config
+        self.rng = rng
+        self.X: np.ndarray | None = None
+        self.U: np.ndarray | None = None
+        self.gmm: GaussianMixture | None = None
+        self.n_points = 0
+
+    def update(self, X: np.ndarray, U: np.ndarray) -> None:
+        """Add trajectories (N x T x dX, N x T x dU), keep the newest, refit the GMM warm."""
+        if self.X is not None:
+            X = np.concatenate([self.X, X])
+            U = np.concatenate([self.U, U])
+        self.X = X[-self.config.max_samples:]
+        self.U = U[-self.config.max_samples:]
+        N, T = self.X.shape[:2]
+        n_clusters = max(2, min(self.config.max_clusters,
+                                N * T // self.config.min_samples_per_cluster))
+        points = transition_points(self.X, self.U)
+        self.gmm = fit_gmm(points, n_clusters, self.rng, init=self.gmm)
+        self.n_points = points.shape[0]
+
+    def evaluate(self, points: np.ndarray) -> NIWPrior:
+        """NIW prior for the tuples of one time step, weighting clusters by their mean
+        responsibility for those tuples."""
+        if self.gmm is None:
+            raise ValueError("gmm: the prior has no data yet; call update first")
+        weights = self.gmm.responsibilities(points).mean(axis=0)
+        mu0, Phi = self.gmm.moments(weights)
+        D = points.shape[1]
+        m = self.config.strength
+        n0 = self.config.strength * (self.n_points - 2 - D) / self.n_points
+        return NIWPrior(mu0, m * Phi, m, n0)
+
+    def initial_state(self) -> NIWPrior:
+        """Prior on x_0 from the stored x_0: empirical mean and diagonal variance, m = n0 = dX
+        times strength."""
+        if self.X is None:
+            raise ValueError("X: the prior has no data yet; call update first")
+        x0 = self.X[:, 0]
+        strength = x0.shape[1] * self.config.strength
+        return NIWPrior(x0.mean(axis=0), strength * np.diag(x0.var(axis=0)), strength, strength)

@@ -1,0 +1,200 @@
+"""Linear-Gaussian controllers, dynamics and trajectory marginals (paper Sec. 4).
+
+    controller  p(u_t | x_t)         = N(K_t x_t + k_t, Sigma_t)
+    dynamics    p(x_t+1 | x_t, u_t)  = N(F_t [x_t; u_t] + f_t, W_t)
+    initial     p(x_0)               = N(mu_0, Sigma_0)
+
+Together they define a Gaussian trajectory distribution p(tau) whose per-step state-action
+marginals N(mu_t, S_t) come from `forward_pass`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def _as_finite(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(value, dtype=float)
+    if array.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name}: contains non-finite values")
+    return array
+
+
+def _cholesky_per_step(name: str, covariance: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of covariances, naming the first step that is not PD."""
+    if not np.allclose(covariance, np.swapaxes(covariance, -1, -2), rtol=1e-8, atol=1e-10):
+        raise ValueError(f"{name}: not symmetric")
+    for t, matrix in enumerate(covariance):
+        try:
+            np.linalg.cholesky(matrix)
+        except np.linalg.LinAlgError:
+            raise ValueError(f"{name}[{t}]: not positive definite") from None
+    return np.linalg.cholesky(covariance)
+
+
+@dataclass(frozen=True, eq=False)
+class LinearGaussianController:
+    """u_t = K_t x_t + k_t + L_t eps_t with eps_t ~ N(0, I) and L_t L_t^T = Sigma_t."""
+
+    K: np.ndarray           # T x dU x dX
+    k: np.ndarray           # T x dU
+    covariance: np.ndarray  # T x dU x dU
+    chol_covariance: np.ndarray = field(init=False, repr=False)  # L_t, lower triangular
+    inv_covariance: np.ndarray = field(init=False, repr=False)   # Sigma_t^-1
+
+    def __post_init__(self) -> None:
+        K = np.asarray(self.K, dtype=float)
+        if K.ndim != 3:
+            raise ValueError(f"K: expected shape (T, dU, dX), got {K.shape}")
+        T, dU, dX = K.shape
+        object.__setattr__(self, "K", _as_finite("K", K, (T, dU, dX)))
+        object.__setattr__(self, "k", _as_finite("k", self.k, (T, dU)))
+        covariance = _as_finite("covariance", self.covariance, (T, dU, dU))
+        object.__setattr__(self, "covariance", covariance)
+        chol = _cholesky_per_step("covariance", covariance)
+        object.__setattr__(self, "chol_covariance", chol)
+        eye = np.broadcast_to(np.eye(dU), covariance.shape)
+        object.__setattr__(self, "inv_covariance", np.linalg.solve(covariance, eye))
+
+    @property
+    def T(self) -> int:
+        return self.K.shape[0]
+
+    @property
+    def dU(self) -> int:
+        return self.K.shape[1]
+
+    @property
+    def dX(self) -> int:
+        return self.K.shape[2]
+
+    def act(self, t: int, x: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+        """u = K_t x + k_t + L_t noise (noise-free mean when noise is None)."""
+        u = self.K[t] @ x + self.k[t]
+        if noise is not None:
+            u = u + self.chol_covariance[t] @ noise
+        return u
+
+
+@dataclass(frozen=True, eq=False)
+class LinearGaussianDynamics:
+    """x_t+1 = F_t [x_t; u_t] + f_t + w_t, w_t ~ N(0, W_t), for the T-1 transitions t = 0..T-2."""
+
+    F: np.ndarray           # (T-1) x dX x (dX+dU)
+    f: np.ndarray           # (T-1) x dX
+    covariance: np.ndarray  # (T-1) x dX x dX
+
+    def __post_init__(self) -> None:
+        F = np.asarray(self.F, dtype=float)
+        if F.ndim != 3 or F.shape[2] <= F.shape[1]:
+            raise ValueError(f"F: expected shape (T-1, dX, dX+dU), got {F.shape}")
+        steps, dX, _ = F.shape
+        object.__setattr__(self, "F", _as_finite("F", F, F.shape))
+        object.__setattr__(self, "f", _as_finite("f", self.f, (steps, dX)))
+        covariance = _as_finite("covariance", self.covariance, (steps, dX, dX))
+        if not np.allclose(covariance, np.swapaxes(covariance, -1, -2), rtol=1e-8, atol=1e-10):
+            raise ValueError("covariance: not symmetric")
+        object.__setattr__(self, "covariance", covariance)
+
+    @property
+    def T(self) -> int:
+        """Number of time steps of the trajectories it describes (transitions + 1)."""
+        return self.F.shape[0] + 1
+
+    @property
+    def dX(self) -> int:
+        return self.F.shape[1]
+
+    @property
+    def dU(self) -> int:
+        return self.F.shape[2] - self.F.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
+class InitialState:
+    """p(x_0) = N(mu, sigma) for one condition."""
+
+    mu: np.ndarray     # dX
+    sigma: np.ndarray  # dX x dX
+
+    def __post_init__(self) -> None:
+        mu = np.asarray(self.mu, dtype=float)
+        if mu.ndim != 1:
+            raise ValueError(f"mu: expected shape (dX,), got {mu.shape}")
+        object.__setattr__(self, "mu", _as_finite("mu", mu, mu.shape))
+        sigma = _as_finite("sigma", self.sigma, (mu.size, mu.size))
+        _cholesky_per_step("sigma", sigma[None])
+        object.__setattr__(self, "sigma", sigma)
+
+
+@dataclass(frozen=True, eq=False)
+class TrajectoryMarginals:
+    """State-action marginals p(x_t, u_t) = N(mu_t, sigma_t) of a trajectory distribution."""
+
+    mu: np.ndarray     # T x (dX+dU)
+    sigma: np.ndarray  # T x (dX+dU) x (dX+dU)
+    dX: int
+
+
+def check_compatible(controller: LinearGaussianController, dynamics: LinearGaussianDynamics,
+                     initial_state: InitialState) -> None:
+    """Raise ValueError naming the mismatch when the three parts do not describe one system."""
+    if (controller.dX, controller.dU) != (dynamics.dX, dynamics.dU):
+        raise ValueError(f"controller: (dX, dU) = {(controller.dX, controller.dU)} but dynamics "
+                         f"has {(dynamics.dX, dynamics.dU)}")
+    if controller.T != dynamics.T:
+        raise ValueError(f"controller: T = {controller.T} but dynamics has T = {dynamics.T}")
+    if initial_state.mu.size != dynamics.dX:
+        raise ValueError(f"initial_state: dX = {initial_state.mu.size} but dynamics has "
+                         f"dX = {dynamics.dX}")
+
+
+def forward_pass(controller: LinearGaussianController, dynamics: LinearGaussianDynamics,
+                 initial_state: InitialState) -> TrajectoryMarginals:
+    """Propagate p(x_t, u_t): mu_u = K mu_x + k, S_uu = K S_xx K^T + Sigma,
+    then mu_x' = F mu_t + f, S_x'x' = F S_t F^T + W."""
+    check_compatible(controller, dynamics, initial_state)
+    T, dX, dU = controller.T, controller.dX, controller.dU
+    mu = np.zeros((T, dX + dU))
+    sigma = np.zeros((T, dX + dU, dX + dU))
+    mu_x, sigma_x = initial_state.mu, initial_state.sigma
+    for t in range(T):
+        K = controller.K[t]
+        mu[t] = np.concatenate([mu_x, K @ mu_x + controller.k[t]])
+        sigma[t, :dX, :dX] = sigma_x
+        sigma[t, :dX, dX:] = sigma_x @ K.T
+        sigma[t, dX:, :dX] = K @ sigma_x
+        sigma[t, dX:, dX:] = K @ sigma_x @ K.T + controller.covariance[t]
+        if t < T - 1:
+            F = dynamics.F[t]
+            mu_x = F @ mu[t] + dynamics.f[t]
+            sigma_x = F @ sigma[t] @ F.T + dynamics.covariance[t]
+            sigma_x = 0.5 * (sigma_x + sigma_x.T)
+    return TrajectoryMarginals(mu=mu, sigma=sigma, dX=dX)
+
+
+def sample_trajectories(controller: LinearGaussianController, dynamics: LinearGaussianDynamics,
+                        initial_state: InitialState, n: int,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n exact samples of p(tau): x_0 ~ N(mu_0, Sigma_0), u_t ~ p(u_t|x_t),
+    x_t+1 ~ p(x_t+1|x_t, u_t).
+
+    Returns X (n x T x dX) and U (n x T x dU).
+    """
+    check_compatible(controller, dynamics, initial_state)
+    T, dX, dU = controller.T, controller.dX, controller.dU
+    X, U = np.zeros((n, T, dX)), np.zeros((n, T, dU))
+    x = rng.multivariate_normal(initial_state.mu, initial_state.sigma, size=n)
+    for t in range(T):
+        u = (x @ controller.K[t].T + controller.k[t]
+             + rng.standard_normal((n, dU)) @ controller.chol_covariance[t].T)
+        X[:, t], U[:, t] = x, u
+        if t < T - 1:
+            z = np.concatenate([x, u], axis=1)
+            w = rng.multivariate_normal(np.zeros(dX), dynamics.covariance[t], size=n)
+            x = z @ dynamics.F[t].T + dynamics.f[t] + w
+    return X, U
