@@ -154,7 +154,7 @@ def network_policy_to_msg(params: NetworkPolicyParams) -> PolicyWeights:
     msg = PolicyWeights()
     msg.architecture = json.dumps(params.architecture, sort_keys=True)
     for name, value in params.tensors.items():
-        value = np.ascontiguousarray(value, np.float32)
+        value = np.asarray(value, np.float32, order="C")
         tensor = Tensor()
         tensor.name, tensor.shape, tensor.data = name, list(value.shape), value.ravel()
         msg.tensors.append(tensor)
