@@ -4,6 +4,7 @@ returning a sample whose arrays are a known function of the goal, with one feedb
 Prints READY once its endpoints exist."""
 
 import sys
+import time
 
 import numpy as np
 import rclpy
@@ -17,6 +18,8 @@ from gps_msgs.action import RunTrial
 ECHOED = ("Tensor", "LinearGaussianController", "PolicyWeights", "PolicyUpdate",
           "SampleTrajectory", "TargetPose", "TrainingProgress")
 QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+TRIAL_STEP_S = 0.01
+"""Time the served trial takes per step: feedback goes out at a pace a client can follow."""
 
 
 def trial_arrays(goal, dim_x: int, dim_u: int):
@@ -41,6 +44,7 @@ class Echo(Node):
         goal = handle.request
         dim_x, dim_u = 4, 2
         for step in range(goal.t):
+            time.sleep(TRIAL_STEP_S)
             feedback = RunTrial.Feedback()
             feedback.step, feedback.t = step + 1, goal.t
             handle.publish_feedback(feedback)
