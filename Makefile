@@ -10,11 +10,14 @@ setup:
 test: setup
 	@$(ENV) && python -m pytest
 
+RUN ?= runs/hanger_trajectories_$(shell date +%Y%m%d_%H%M%S)
+
 train: setup
-	@$(ENV) && python -m gps_trainer.smoke
+	@$(ENV) && python -m gps_trainer.train_trajectories \
+		--config config/hanger_trajectories.yaml --run-dir $(RUN)
 
 bench: setup
-	@$(ENV) && python bench/sample_transfer.py
+	@$(ENV) && for b in bench/*.py; do echo "== $$b"; python "$$b" || exit 1; done
 
 clean:
 	rm -rf build install log

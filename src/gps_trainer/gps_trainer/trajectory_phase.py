@@ -1,0 +1,172 @@
+"""One trajectory-optimisation step for every condition (paper Sec. 4; GPS Alg. 1 lines 3-4).
+
+Given this iteration's samples (one or more per condition), the phase
+  1. refits the GMM dynamics prior on (x_t, u_t, x_t+1) of recent samples of all conditions,
+  2. fits time-varying linear-Gaussian dynamics p(x_t+1 | x_t, u_t) with that prior, either
+     shared by all conditions (pooled samples) or per condition, and p(x_0) per condition,
+  3. fits the local quadratic cost model around each condition's samples,
+  4. adapts each condition's step size from the improvement its last step predicted and the one
+     the new models show, and
+  5. solves min E[l] s.t. KL(p_new || p_prev) <= epsilon by the eta dual search, with the BADMM
+     terms when given.
+It holds no simulator or ROS: samples in, controllers out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from gps_controller.layout import Layout
+from gps_trainer.costs import CostConfig, build_cost
+from gps_trainer.dynamics import DynamicsConfig, fit_dynamics, fit_initial_state
+from gps_trainer.dynamics_prior import DynamicsPriorGMM
+from gps_trainer.init_controller import InitControllerConfig, init_lqr_controller
+from gps_trainer.linear_gaussian import (InitialState, LinearGaussianController,
+                                         LinearGaussianDynamics)
+from gps_trainer.noise import NoiseConfig
+from gps_trainer.quadratic_cost import QuadraticCost, fit_quadratic_cost
+from gps_trainer.sample import SampleBatch
+from gps_trainer.step_size import (StepSizeConfig, expected_objective, kl_epsilon,
+                                   update_step_mult)
+from gps_trainer.traj_opt import BadmmTerms, TrajOptConfig, optimize_trajectory
+
+
+@dataclass(frozen=True)
+class TrajectoryPhaseConfig:
+    """Everything the trajectory step needs, one YAML section each."""
+
+    cost: CostConfig = field(default_factory=CostConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    traj_opt: TrajOptConfig = field(default_factory=TrajOptConfig)
+    step_size: StepSizeConfig = field(default_factory=StepSizeConfig)
+    init_controller: InitControllerConfig = field(default_factory=InitControllerConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    share_dynamics: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class LocalModel:
+    """What one iteration's samples say about a condition: dynamics, p(x_0), cost model."""
+
+    dynamics: LinearGaussianDynamics
+    initial_state: InitialState
+    cost: QuadraticCost
+
+    def objective(self, controller: LinearGaussianController,
+                  badmm: BadmmTerms | None = None) -> float:
+        """Expected cost of `controller` under this model (the 'Laplace' objective)."""
+        return expected_objective(controller, self.dynamics, self.initial_state, self.cost, badmm)
+
+
+@dataclass
+class ConditionTrajectory:
+    """The trajectory distribution of one condition and its dual/step-size state."""
+
+    controller: LinearGaussianController
+    eta: float = 1.0
+    step_mult: float = 1.0
+    previous: tuple[LinearGaussianController, LocalModel] | None = None
+
+
+@dataclass(frozen=True)
+class ConditionUpdate:
+    """Metrics of one condition's trajectory step."""
+
+    condition: int
+    sample_cost: float
+    predicted_cost: float
+    kl: float
+    epsilon: float
+    eta: float
+    step_mult: float
+    converged: bool
+
+
+class TrajectoryPhase:
+    """Linear-Gaussian trajectory distributions p_i for each condition, improved from samples."""
+
+    def __init__(self, config: TrajectoryPhaseConfig, layout: Layout,
+                 initial_states: Sequence[np.ndarray], T: int, rng: np.random.Generator):
+        self.config = config
+        self.layout = layout
+        self.T = T
+        self.cost = build_cost(config.cost, layout)
+        self.prior = (DynamicsPriorGMM(config.dynamics.prior, rng)
+                      if config.dynamics.prior is not None else None)
+        self.conditions = [
+            ConditionTrajectory(init_lqr_controller(x0, T, config.init_controller, layout))
+            for x0 in initial_states]
+
+    @property
+    def controllers(self) -> list[LinearGaussianController]:
+        return [c.controller for c in self.conditions]
+
+    def sample_costs(self, batch: SampleBatch) -> np.ndarray:
+        """Total cost of each sample (N)."""
+        return np.array([self.cost.evaluate(s.X, s.U).l.sum() for s in batch])
+
+    def fit_models(self, batch: SampleBatch) -> list[LocalModel]:
+        """Dynamics (with the GMM prior), p(x_0) and the cost model for every condition."""
+        self._check_batch(batch)
+        regularization = self.config.dynamics.regularization
+        if self.prior is not None:
+            self.prior.update(batch.X, batch.U)
+        shared = (fit_dynamics(batch.X, batch.U, self.prior, regularization)
+                  if self.config.share_dynamics else None)
+        x0_prior = self.prior.initial_state() if self.prior is not None else None
+        models = []
+        for i in range(len(self.conditions)):
+            mine = batch.for_condition(i)
+            dynamics = shared or fit_dynamics(mine.X, mine.U, self.prior, regularization)
+            models.append(LocalModel(
+                dynamics,
+                fit_initial_state(mine.X[:, 0], x0_prior,
+                                  self.config.dynamics.initial_state_min_variance),
+                fit_quadratic_cost(self.cost, mine.X, mine.U)))
+        return models
+
+    def update(self, batch: SampleBatch,
+               badmm: Sequence[BadmmTerms | None] | None = None) -> list[ConditionUpdate]:
+        """One trajectory step for every condition from this iteration's samples."""
+        models = self.fit_models(batch)
+        costs = self.sample_costs(batch)
+        badmm = badmm if badmm is not None else [None] * len(self.conditions)
+        updates = []
+        for i, (state, model) in enumerate(zip(self.conditions, models)):
+            if state.previous is not None:
+                self._adapt_step(state, model, badmm[i])
+            epsilon = kl_epsilon(self.config.step_size, state.step_mult, self.T)
+            result = optimize_trajectory(model.cost, model.dynamics, model.initial_state,
+                                         state.controller, epsilon, state.eta,
+                                         self.config.traj_opt, badmm[i])
+            state.previous = (state.controller, model)
+            state.controller, state.eta = result.controller, result.eta
+            updates.append(ConditionUpdate(
+                condition=i, sample_cost=float(costs[batch.conditions == i].mean()),
+                predicted_cost=model.objective(result.controller), kl=result.kl,
+                epsilon=epsilon, eta=result.eta, step_mult=state.step_mult,
+                converged=result.converged))
+        return updates
+
+    def _adapt_step(self, state: ConditionTrajectory, model: LocalModel,
+                    badmm: BadmmTerms | None) -> None:
+        """step_mult from predicted vs actual improvement of the last step (GPS step rule)."""
+        old_controller, old_model = state.previous
+        before = old_model.objective(old_controller, badmm)
+        predicted = before - old_model.objective(state.controller, badmm)
+        actual = before - model.objective(state.controller, badmm)
+        state.step_mult = update_step_mult(self.config.step_size, state.step_mult, predicted,
+                                           actual)
+
+    def _check_batch(self, batch: SampleBatch) -> None:
+        present = set(int(c) for c in batch.conditions)
+        missing = sorted(set(range(len(self.conditions))) - present)
+        if missing:
+            raise ValueError(f"batch: no sample for condition(s) {missing}")
+        if batch.X.shape[1:] != (self.T, self.layout.dX) or batch.U.shape[2] != self.layout.dU:
+            raise ValueError(f"batch: samples are {batch.X.shape[1:]} / {batch.U.shape[2]}, "
+                             f"expected (T, dX) = {(self.T, self.layout.dX)}, dU = "
+                             f"{self.layout.dU}")

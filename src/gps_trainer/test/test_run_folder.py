@@ -1,0 +1,31 @@
+"""The run folder keeps config, metrics and checkpoints consistent across crashes."""
+
+import pytest
+
+from gps_trainer.run_folder import RunFolder
+
+
+def test_checkpoints_round_trip_and_latest_wins(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.create({"seed": 1})
+    assert run.latest_checkpoint() is None
+    run.save_checkpoint(0, {"a": 1})
+    run.save_checkpoint(10, {"a": 3})
+    run.save_checkpoint(2, {"a": 2})
+    assert run.latest_checkpoint() == (10, {"a": 3})
+    assert not list(run.checkpoints.glob("*.tmp"))
+
+
+def test_truncate_drops_records_past_the_checkpoint(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.create({})
+    run.append_metrics([{"iteration": i} for i in range(4)])
+    run.truncate_metrics(1)
+    assert run.read_metrics() == [{"iteration": 0}, {"iteration": 1}]
+
+
+def test_create_refuses_an_existing_run(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.create({})
+    with pytest.raises(FileExistsError):
+        run.create({})
