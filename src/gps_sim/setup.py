@@ -17,5 +17,5 @@ setup(
     maintainer_email="maintainers@gps-ros2.org",
     description="MuJoCo PR2 coat-hanger simulation and its ROS 2 node.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["sim_node = gps_sim.sim_node:main"]},
 )

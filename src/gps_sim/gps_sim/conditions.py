@@ -102,6 +102,10 @@ class HangerCondition:
 class HangerTaskConfig:
     """Timing, image settings and start pose of the hanger task (the paper's T = 100, dt = 0.05).
 
+    The right arm starts in one pose per grasp (initial_right_arm_q[grasp]): the hanger held in
+    line with the nominal rack's bar, 25 cm beyond its free end, so hanging means threading the
+    bar through the hook. The start pose never depends on where the rack is.
+
     Shadows and 4x multisampling make images nicer but cost about 20 ms and 5 ms per frame on a
     CPU renderer (llvmpipe), so they are off by default for CPU training."""
 
@@ -111,7 +115,10 @@ class HangerTaskConfig:
     image_size: int = 64
     render_shadows: bool = False
     render_multisampling: bool = False
-    initial_right_arm_q: tuple[float, ...] = (-1.501, 0.507, -2.179, -1.878, 2.035, -0.732, -1.056)
+    initial_right_arm_q: tuple[tuple[float, ...], ...] = (
+        (-1.179, 0.554, -1.819, -1.729, 2.393, -0.668, -1.370),
+        (-1.015, 0.559, -1.803, -1.419, 1.568, -1.010, -0.634),
+    )
     left_arm_ik_seed: tuple[float, ...] = (0.34, 0.95, 0.81, -2.0, -0.74, -1.26, 0.99)
     initial_joint_noise_std: float = 0.0
     rack_nominal_position: Vec3 = (0.75, 0.0, -0.10)
@@ -127,10 +134,15 @@ class HangerTaskConfig:
         if abs(ratio - round(ratio)) > 1e-6:
             raise ConfigError(f"task: control_dt {self.control_dt} is not a whole number of "
                               f"physics steps of {self.physics_dt}")
-        for name in ("initial_right_arm_q", "left_arm_ik_seed"):
-            if len(getattr(self, name)) != 7:
-                raise ConfigError(f"task.{name}: expected 7 joint angles, "
-                                  f"got {len(getattr(self, name))}")
+        if len(self.left_arm_ik_seed) != 7:
+            raise ConfigError(f"task.left_arm_ik_seed: expected 7 joint angles, "
+                              f"got {len(self.left_arm_ik_seed)}")
+        if not self.initial_right_arm_q:
+            raise ConfigError("task.initial_right_arm_q: expected one start pose per grasp")
+        for grasp, q in enumerate(self.initial_right_arm_q):
+            if len(q) != 7:
+                raise ConfigError(f"task.initial_right_arm_q[{grasp}]: expected 7 joint angles, "
+                                  f"got {len(q)}")
         if self.initial_joint_noise_std < 0:
             raise ConfigError("task.initial_joint_noise_std must be >= 0")
 

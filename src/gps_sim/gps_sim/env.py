@@ -26,8 +26,10 @@ from gps_sim.robot import ArmIndex, named_id
 from gps_sim.scene import HANGER_BODY, ROBOT_BODY, build_model
 from gps_sim.success import Bar, HangCheck, HookGeometry, check_hang
 
-EE_SITES = ("hook_tip", "hanger_neck", "hanger_bottom")
-TARGET_SITES = ("target_hook_tip", "target_hanger_neck", "target_hanger_bottom")
+EE_SITES = ("hook_tip", "hanger_near_end", "hanger_far_end")
+"""The hook's tip and both ends of the hanger's shoulders: 30 cm apart, so matching the three
+points fixes the hanger's orientation to within a few degrees."""
+TARGET_SITES = ("target_hook_tip", "target_hanger_near_end", "target_hanger_far_end")
 RACK_CENTRE_SITE = "rack_bar_centre"
 RACK_BODY = "rack"
 BAR_GEOM = "rack_bar"
@@ -150,7 +152,7 @@ class HangerEnv:
         rng = np.random.default_rng(seed)
         noise = rng.normal(0.0, self.task.initial_joint_noise_std, len(RIGHT_ARM_JOINTS))
         self._data.qpos[rt.right.qpos_adr] = rt.right.clip_to_range(
-            np.asarray(self.task.initial_right_arm_q) + noise)
+            np.asarray(self.task.initial_right_arm_q[self.condition.grasp]) + noise)
         q_left = self._solve_rack_ik(self.condition.rack_position, self.condition.rack_yaw,
                                      np.asarray(self.task.left_arm_ik_seed))
         self._data.qpos[rt.left.qpos_adr] = q_left
@@ -355,6 +357,9 @@ class HangerEnv:
 
     def _check_grasps(self) -> None:
         n_grasps = self.n_grasps
+        if len(self.task.initial_right_arm_q) < n_grasps:
+            raise ValueError(f"task.initial_right_arm_q: {len(self.task.initial_right_arm_q)} "
+                             f"start pose(s) for {n_grasps} grasps")
         for condition in self.conditions:
             if condition.grasp >= n_grasps:
                 raise ValueError(f"condition {condition.name!r}: grasp {condition.grasp} does "

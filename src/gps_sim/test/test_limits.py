@@ -4,8 +4,9 @@ import numpy as np
 
 from gps_controller.layout import RIGHT_ARM_EFFORT_LIMITS, RIGHT_ARM_JOINTS
 
-JOINT_LIMIT_SLACK = 0.02
-"""rad a joint may press into its limit under the largest torques (soft contact constraint)."""
+JOINT_LIMIT_SLACK = 0.03
+"""rad a joint may press into its limit when driven into it at full torque from the start pose
+(MuJoCo limits are soft constraints, at their stiffest for 2 ms steps)."""
 
 
 def test_model_actuators_match_layout_effort_limits(nominal_env):
