@@ -1,8 +1,10 @@
 """Costs l(x_t, u_t) with analytic first and second derivatives (paper Sec. 4, Appendix).
 
     end-effector points:  l_t = 0.5 l2 sum_j w_tj d_j^2 + 0.5 l1 log(alpha + sum_j (w_tj d_j)^2)
-                          d = x[ee_points_rel_target] - target, w_tj = r_t wp_j with r_t a ramp
-                          over time (its final step multiplied by final_weight)
+                          d = x[ee_points_rel_target] - offset, w_tj = r_t wp_j with r_t a ramp
+                          over time (its final step multiplied by final_weight), zero outside
+                          the term's time window; offset 0 pulls the points onto their targets,
+                          a non-zero offset onto a waypoint placed relative to them
     torque:               l_t = 0.5 u^T diag(w) u,   w = scale / PR2_GAINS
     sum:                  l_t = sum_i c_i l_t^(i)
 
@@ -84,10 +86,15 @@ class PointCostConfig:
     final_weight: float = 1.0
     point_weights: tuple[float, ...] | None = None
     block: str = "ee_points_rel_target"
+    target_offset: tuple[float, ...] | None = None
+    window: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
         if self.ramp not in RAMPS:
             raise ValueError(f"ramp: expected one of {RAMPS}, got {self.ramp!r}")
+        if not 0.0 <= self.window[0] < self.window[1] <= 1.0:
+            raise ValueError(f"window: need 0 <= start < end <= 1 (fractions of the episode), "
+                             f"got {self.window}")
         if self.alpha <= 0:
             raise ValueError(f"alpha: must be positive, got {self.alpha}")
         for name in ("l1", "l2", "final_weight"):
@@ -133,14 +140,20 @@ class PointCost:
         if self.point_weights.shape != (size,):
             raise ValueError(f"point_weights: expected {size} entries for block "
                              f"{config.block!r}, got {self.point_weights.shape[0]}")
+        if target is None and config.target_offset is not None:
+            offset = np.asarray(config.target_offset, dtype=float)
+            target = np.tile(offset, size // 3) if offset.shape == (3,) else offset
         self.target = np.zeros(size) if target is None else np.asarray(target, dtype=float)
         if self.target.shape != (size,):
-            raise ValueError(f"target: expected {size} entries, got {self.target.shape}")
+            raise ValueError(f"target_offset: expected 3 or {size} entries, got "
+                             f"{self.target.shape[0]}")
 
     def evaluate(self, X: np.ndarray, U: np.ndarray) -> CostExpansion:
         T, dX = X.shape
         c = self.config
-        ramp = time_ramp(c.ramp, T, c.final_weight)[:, None]
+        progress = np.arange(1, T + 1) / T
+        inside = (progress > c.window[0]) & (progress <= c.window[1])
+        ramp = (time_ramp(c.ramp, T, c.final_weight) * inside)[:, None]
         wp = ramp * self.point_weights                # T x D: w_tj = r_t wp_j
         d = X[:, self.block] - self.target
         s = c.alpha + np.sum((wp * d) ** 2, axis=1)   # T

@@ -46,9 +46,12 @@ def _random_trajectory(seed):
     PointCost(PointCostConfig(l1=0.5, l2=2.0, alpha=1e-2, ramp="quadratic",
                               point_weights=(2, 2, 1, 2, 2, 1, 1, 1, 1)),
               target=np.linspace(-0.1, 0.1, 9)),
+    PointCost(PointCostConfig(l1=0.1, l2=10.0, alpha=1e-2, ramp="constant",
+                              target_offset=(0.0, -0.21, 0.0), window=(0.2, 0.6))),
     TorqueCost(TorqueCostConfig(scale=1e-3)),
     build_cost(CostConfig()),
-], ids=["point-constant", "point-final", "point-quadratic-target", "torque", "default-sum"])
+], ids=["point-constant", "point-final", "point-quadratic-target", "point-waypoint-window",
+        "torque", "default-sum"])
 def test_derivatives_match_finite_differences(cost):
     X, U = _random_trajectory(0)
     e = cost.evaluate(X, U)
@@ -69,6 +72,25 @@ def test_point_cost_value_matches_the_formula():
     expected = [0.5 * 2.0 * np.sum(w[t] * d[t] ** 2)
                 + 0.5 * 0.3 * np.log(1e-5 + np.sum((w[t] * d[t]) ** 2)) for t in range(T)]
     np.testing.assert_allclose(cost.evaluate(X, U).l, expected)
+
+
+def test_waypoint_window_and_offset():
+    """A waypoint term is zero outside its window and pulls every point to target + offset."""
+    X, U = _random_trajectory(2)
+    block = PR2_RIGHT_ARM.state_slice("ee_points_rel_target")
+    X[:, block] = np.tile([0.0, -0.21, 0.0], 3)
+    cost = PointCost(PointCostConfig(l1=0.0, l2=1.0, ramp="constant",
+                                     target_offset=(0.0, -0.21, 0.0), window=(0.25, 0.5)))
+    e = cost.evaluate(X, U)
+    np.testing.assert_allclose(e.l, 0.0)
+    np.testing.assert_allclose(e.lx, 0.0)
+    active = (np.arange(1, T + 1) / T > 0.25) & (np.arange(1, T + 1) / T <= 0.5)
+    assert np.all(e.lxx[active][:, block, block].diagonal(axis1=1, axis2=2) == 1.0)
+    assert np.all(e.lxx[~active] == 0.0)
+    with pytest.raises(ValueError, match="window"):
+        PointCostConfig(window=(0.5, 0.2))
+    with pytest.raises(ValueError, match="target_offset"):
+        PointCost(PointCostConfig(target_offset=(0.0, 1.0)))
 
 
 def test_ramps():
