@@ -9,6 +9,8 @@ covariance under a normal-inverse-Wishart prior (mu0, Phi, m, n0):
 block. Conditioning on (x_t, u_t) gives
 
     F_t = Sigma_{x'z} Sigma_zz^-1,  f_t = mu_x' - F_t mu_z,  W_t = Sigma_x'x' - F_t Sigma_zz F_t^T.
+
+All T-1 regressions are independent and run at once over a leading axis of steps.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 
 from gps_trainer.dynamics_prior import DynamicsPriorConfig, DynamicsPriorGMM, NIWPrior
 from gps_trainer.linear_gaussian import InitialState, LinearGaussianDynamics
@@ -40,18 +41,20 @@ class DynamicsConfig:
 
 def gaussian_map_fit(points: np.ndarray,
                      prior: NIWPrior | None) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and MAP covariance of the points (N x D) under an optional NIW prior."""
-    N = points.shape[0]
-    mu = points.mean(axis=0)
-    diff = points - mu
-    sigma = diff.T @ diff                                   # N S
+    """Mean and MAP covariance of the points (... x N x D) under an optional NIW prior (whose
+    mu0, Phi carry the same leading axes)."""
+    N = points.shape[-2]
+    mu = points.mean(axis=-2)
+    diff = points - mu[..., None, :]
+    sigma = diff.mT @ diff                                  # N S
     if prior is None:
         sigma = sigma / N
     else:
         gap = mu - prior.mu0
-        sigma = (sigma + prior.Phi + (N * prior.m / (N + prior.m)) * np.outer(gap, gap)) / (
-            N + prior.n0)
-    return mu, 0.5 * (sigma + sigma.T)
+        sigma += prior.Phi
+        sigma += (N * prior.m / (N + prior.m)) * (gap[..., :, None] * gap[..., None, :])
+        sigma /= N + prior.n0
+    return mu, 0.5 * (sigma + sigma.mT)
 
 
 def fit_dynamics(X: np.ndarray, U: np.ndarray, prior: DynamicsPriorGMM | None = None,
@@ -61,22 +64,18 @@ def fit_dynamics(X: np.ndarray, U: np.ndarray, prior: DynamicsPriorGMM | None = 
     if X.ndim != 3 or U.ndim != 3 or X.shape[:2] != U.shape[:2]:
         raise ValueError(f"X, U: expected (N, T, dX) and (N, T, dU) arrays, got {X.shape}, "
                          f"{U.shape}")
-    N, T, dX = X.shape
+    dX = X.shape[2]
     dZ = dX + U.shape[2]
-    F = np.zeros((T - 1, dX, dZ))
-    f = np.zeros((T - 1, dX))
-    W = np.zeros((T - 1, dX, dX))
-    for t in range(T - 1):
-        points = np.concatenate([X[:, t], U[:, t], X[:, t + 1]], axis=1)
-        niw = None if prior is None else prior.evaluate(points)
-        mu, sigma = gaussian_map_fit(points, niw)
-        sigma[:dZ, :dZ] += regularization * np.eye(dZ)
-        factor = scipy.linalg.cho_factor(sigma[:dZ, :dZ], lower=True)
-        F[t] = scipy.linalg.cho_solve(factor, sigma[:dZ, dZ:]).T
-        f[t] = mu[dZ:] - F[t] @ mu[:dZ]
-        W[t] = sigma[dZ:, dZ:] - F[t] @ sigma[:dZ, :dZ] @ F[t].T
-        W[t] = 0.5 * (W[t] + W[t].T)
-    return LinearGaussianDynamics(F, f, W)
+    points = np.concatenate([X[:, :-1], U[:, :-1], X[:, 1:]], axis=2).swapaxes(0, 1)
+    niw = None if prior is None else prior.evaluate_steps(points)
+    mu, sigma = gaussian_map_fit(points, niw)
+    sigma[:, :dZ, :dZ] += regularization * np.eye(dZ)
+    sigma_zz = sigma[:, :dZ, :dZ]
+    np.linalg.cholesky(sigma_zz)                    # LinAlgError where not positive definite
+    F = np.linalg.solve(sigma_zz, sigma[:, :dZ, dZ:]).mT
+    f = mu[:, dZ:] - np.einsum("txz,tz->tx", F, mu[:, :dZ])
+    W = sigma[:, dZ:, dZ:] - F @ sigma_zz @ F.mT
+    return LinearGaussianDynamics(F, f, 0.5 * (W + W.mT))
 
 
 def fit_initial_state(x0: np.ndarray, prior: NIWPrior | None = None,

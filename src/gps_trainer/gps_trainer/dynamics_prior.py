@@ -39,10 +39,11 @@ class DynamicsPriorConfig:
 
 @dataclass(frozen=True, eq=False)
 class NIWPrior:
-    """Normal-inverse-Wishart prior: mean mu0, scale Phi, mean strength m, dof strength n0."""
+    """Normal-inverse-Wishart prior: mean mu0, scale Phi, mean strength m, dof strength n0
+    (mu0 and Phi may carry a leading axis of steps)."""
 
-    mu0: np.ndarray
-    Phi: np.ndarray
+    mu0: np.ndarray     # (S x) D
+    Phi: np.ndarray     # (S x) D x D
     m: float
     n0: float
 
@@ -79,13 +80,19 @@ class DynamicsPriorGMM:
         self.n_points = points.shape[0]
 
     def evaluate(self, points: np.ndarray) -> NIWPrior:
-        """NIW prior for the tuples of one time step, weighting clusters by their mean
+        """NIW prior for the tuples of one time step (N x D), weighting clusters by their mean
         responsibility for those tuples."""
+        prior = self.evaluate_steps(points[None])
+        return NIWPrior(prior.mu0[0], prior.Phi[0], prior.m, prior.n0)
+
+    def evaluate_steps(self, points: np.ndarray) -> NIWPrior:
+        """`evaluate` for S steps at once (points S x N x D): mu0 is S x D, Phi S x D x D, all
+        responsibilities in one pass over the S N points."""
         if self.gmm is None:
             raise ValueError("gmm: the prior has no data yet; call update first")
-        weights = self.gmm.responsibilities(points).mean(axis=0)
-        mu0, Phi = self.gmm.moments(weights)
-        D = points.shape[1]
+        S, N, D = points.shape
+        resp = self.gmm.responsibilities(points.reshape(S * N, D))
+        mu0, Phi = self.gmm.moments(resp.reshape(S, N, -1).mean(axis=1))
         m = self.config.strength
         n0 = self.config.strength * (self.n_points - 2 - D) / self.n_points
         return NIWPrior(mu0, m * Phi, m, n0)

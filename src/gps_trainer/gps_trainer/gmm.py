@@ -4,14 +4,18 @@
     E-step  r_nk = w_k N(z_n | mu_k, Sigma_k) / sum_j w_j N(z_n | mu_j, Sigma_j)   (log-sum-exp)
     M-step  w_k = mean_n r_nk,  mu_k = sum_n r_nk z_n / sum_n r_nk,
             Sigma_k = sum_n r_nk (z_n - mu_k)(z_n - mu_k)^T / sum_n r_nk + reg I
+
+The densities use the inverse Cholesky factors L_k^-1 (Sigma_k = L_k L_k^T), factored once per
+mixture for all K at once: log N(z | mu_k, Sigma_k) = -0.5 (|L_k^-1 (z - mu_k)|^2 + log|Sigma_k|
++ D log 2 pi), one matrix product per cluster over all points.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
-import scipy.linalg
 from scipy.special import logsumexp
 
 
@@ -35,15 +39,23 @@ class GaussianMixture:
     def n_clusters(self) -> int:
         return self.means.shape[0]
 
+    @cached_property
+    def _whitening(self) -> tuple[np.ndarray, np.ndarray]:
+        """L_k^-T (K x D x D) and log|Sigma_k| (K)."""
+        chol = np.linalg.cholesky(self.covariances)
+        log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
+        return np.linalg.inv(chol).mT.copy(), log_det
+
     def log_joint(self, points: np.ndarray) -> np.ndarray:
         """log w_k + log N(z_n | mu_k, Sigma_k), N x K."""
         N, D = points.shape
+        inv_chol_T, log_det = self._whitening
         out = np.empty((N, self.n_clusters))
         for k in range(self.n_clusters):
-            chol = np.linalg.cholesky(self.covariances[k])
-            white = scipy.linalg.solve_triangular(chol, (points - self.means[k]).T, lower=True)
-            log_det = 2.0 * np.sum(np.log(np.diag(chol)))
-            out[:, k] = -0.5 * (np.sum(white ** 2, axis=0) + log_det + D * np.log(2 * np.pi))
+            white = (points - self.means[k]) @ inv_chol_T[k]
+            out[:, k] = np.einsum("ni,ni->n", white, white)
+        out += log_det + D * np.log(2 * np.pi)
+        out *= -0.5
         return out + np.log(self.weights)
 
     def responsibilities(self, points: np.ndarray) -> np.ndarray:
@@ -53,12 +65,16 @@ class GaussianMixture:
 
     def moments(self, cluster_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance of the mixture re-weighted by cluster_weights (summing to one):
-        mu = sum_k c_k mu_k, Sigma = sum_k c_k (Sigma_k + (mu_k - mu)(mu_k - mu)^T)."""
-        mu = cluster_weights @ self.means
-        diff = self.means - mu
-        sigma = np.einsum("k,kij->ij", cluster_weights, self.covariances)
-        sigma += np.einsum("k,ki,kj->ij", cluster_weights, diff, diff)
-        return mu, 0.5 * (sigma + sigma.T)
+        mu = sum_k c_k mu_k, Sigma = sum_k c_k (Sigma_k + (mu_k - mu)(mu_k - mu)^T).
+
+        cluster_weights may carry leading axes (S x K: S re-weightings at once)."""
+        c = np.asarray(cluster_weights, dtype=float)
+        mu = c @ self.means
+        diff = self.means - mu[..., None, :]                  # ... x K x D
+        D = self.means.shape[1]
+        sigma = (c @ self.covariances.reshape(-1, D * D)).reshape(c.shape[:-1] + (D, D))
+        sigma += (diff * c[..., None]).mT @ diff
+        return mu, 0.5 * (sigma + sigma.mT)
 
 
 def fit_gmm(data: np.ndarray, n_clusters: int, rng: np.random.Generator,
@@ -94,13 +110,15 @@ def fit_gmm(data: np.ndarray, n_clusters: int, rng: np.random.Generator,
 
 
 def _seed(data: np.ndarray, K: int, rng: np.random.Generator, reg: float) -> GaussianMixture:
-    """k-means++ means (each next drawn with probability ~ squared distance), data covariance."""
+    """k-means++ means (each next drawn with probability ~ squared distance to the nearest mean
+    so far, kept up to date one mean at a time), data covariance."""
     means = [data[rng.integers(len(data))]]
+    d2 = ((data - means[0]) ** 2).sum(-1)
     for _ in range(1, K):
-        d2 = np.min(((data[:, None, :] - np.array(means)[None]) ** 2).sum(-1), axis=1)
         total = d2.sum()
         p = d2 / total if total > 0 else None
         means.append(data[rng.choice(len(data), p=p)])
+        d2 = np.minimum(d2, ((data - means[-1]) ** 2).sum(-1))
     covariance = np.cov(data.T, bias=True).reshape(data.shape[1], data.shape[1])
     covariance += reg * np.eye(data.shape[1])
     return GaussianMixture(np.full(K, 1.0 / K), np.array(means),
@@ -121,8 +139,10 @@ def _maximise(data: np.ndarray, resp: np.ndarray, rng: np.random.Generator,
             resp[rng.integers(N), k] = 1.0
         mass = resp.sum(axis=0)
     means = (resp.T @ data) / mass[:, None]
-    diff = data[None] - means[:, None]                       # K x N x D
-    covariances = np.einsum("kn,kni,knj->kij", resp.T, diff, diff, optimize=True)
+    covariances = np.empty((K, D, D))
+    for k in range(K):
+        diff = data - means[k]
+        np.matmul((diff * resp[:, k, None]).T, diff, out=covariances[k])
     covariances = covariances / mass[:, None, None] + reg * np.eye(D)
     covariances = 0.5 * (covariances + np.swapaxes(covariances, 1, 2))
     if np.any(dead):

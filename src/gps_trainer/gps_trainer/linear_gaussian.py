@@ -10,6 +10,7 @@ marginals N(mu_t, S_t) come from `forward_pass`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,15 +26,24 @@ def _as_finite(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _cholesky_per_step(name: str, covariance: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factors of a stack of covariances, naming the first step that is not PD."""
+    """Lower Cholesky factors of a stack of covariances (one batched factorisation), naming the
+    first step that is not PD."""
     if not np.allclose(covariance, np.swapaxes(covariance, -1, -2), rtol=1e-8, atol=1e-10):
         raise ValueError(f"{name}: not symmetric")
-    for t, matrix in enumerate(covariance):
-        try:
-            np.linalg.cholesky(matrix)
-        except np.linalg.LinAlgError:
-            raise ValueError(f"{name}[{t}]: not positive definite") from None
-    return np.linalg.cholesky(covariance)
+    try:
+        return np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        t = next(t for t, matrix in enumerate(covariance) if not is_positive_definite(matrix))
+        raise ValueError(f"{name}[{t}]: not positive definite") from None
+
+
+def is_positive_definite(matrix: np.ndarray) -> bool:
+    """Whether a Cholesky factorisation of the matrix succeeds."""
+    try:
+        np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,25 +166,55 @@ def check_compatible(controller: LinearGaussianController, dynamics: LinearGauss
 def forward_pass(controller: LinearGaussianController, dynamics: LinearGaussianDynamics,
                  initial_state: InitialState) -> TrajectoryMarginals:
     """Propagate p(x_t, u_t): mu_u = K mu_x + k, S_uu = K S_xx K^T + Sigma,
-    then mu_x' = F mu_t + f, S_x'x' = F S_t F^T + W."""
+    then mu_x' = F mu_t + f, S_x'x' = F S_t F^T + W (see state_moment_steps)."""
     check_compatible(controller, dynamics, initial_state)
     T, dX, dU = controller.T, controller.dX, controller.dU
-    mu = np.zeros((T, dX + dU))
-    sigma = np.zeros((T, dX + dU, dX + dU))
-    mu_x, sigma_x = initial_state.mu, initial_state.sigma
-    for t in range(T):
-        K = controller.K[t]
-        mu[t] = np.concatenate([mu_x, K @ mu_x + controller.k[t]])
-        sigma[t, :dX, :dX] = sigma_x
-        sigma[t, :dX, dX:] = sigma_x @ K.T
-        sigma[t, dX:, :dX] = K @ sigma_x
-        sigma[t, dX:, dX:] = K @ sigma_x @ K.T + controller.covariance[t]
-        if t < T - 1:
-            F = dynamics.F[t]
-            mu_x = F @ mu[t] + dynamics.f[t]
-            sigma_x = F @ sigma[t] @ F.T + dynamics.covariance[t]
-            sigma_x = 0.5 * (sigma_x + sigma_x.T)
+    K, k, covariance = controller.K, controller.k, controller.covariance
+    mu = np.empty((T, dX + dU))
+    sigma = np.empty((T, dX + dU, dX + dU))
+    steps = state_moment_steps(K[None], k[None], covariance[None], dynamics.F[None],
+                               dynamics.f[None], dynamics.covariance[None],
+                               initial_state.mu[None], initial_state.sigma[None])
+    for t, (mu_x, sigma_x) in enumerate(steps):
+        mu[t, :dX], sigma[t, :dX, :dX] = mu_x[0], sigma_x[0]
+    mu_x, sigma_x = mu[:, :dX], sigma[:, :dX, :dX]
+    K_sigma = K @ sigma_x
+    mu[:, dX:] = np.einsum("tux,tx->tu", K, mu_x) + k
+    sigma[:, dX:, :dX] = K_sigma
+    sigma[:, :dX, dX:] = np.swapaxes(K_sigma, 1, 2)
+    sigma[:, dX:, dX:] = K_sigma @ np.swapaxes(K, 1, 2) + covariance
     return TrajectoryMarginals(mu=mu, sigma=sigma, dX=dX)
+
+
+def state_moment_steps(K: np.ndarray, k: np.ndarray, covariance: np.ndarray, F: np.ndarray,
+                       f: np.ndarray, W: np.ndarray, mu0: np.ndarray,
+                       sigma0: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield the state marginals N(mu_t, S_t), t = 0..T-1, of B closed loops at once.
+
+    Every argument has a leading batch axis: K, k, covariance (B x T x ...) of the controllers,
+    F = [A B], f, W (B or 1 x T-1 x ...) of the dynamics, mu0, sigma0 (B x ...). Under
+    u = K x + k + noise the state evolves as x' = A_cl x + b + w' with A_cl = A + B K,
+    b = B k + f and Cov w' = B Sigma B^T + W:
+
+        mu_t+1 = A_cl mu_t + b,    S_t+1 = A_cl S_t A_cl^T + B Sigma B^T + W,
+
+    which equals F S_(x,u) F^T + W of the joint marginal. Only small per-step arrays are made.
+    """
+    dX = K.shape[3]
+    drift = np.einsum("...xu,...u->...x", F[..., dX:], k[:, :-1]) + f
+    mu, sigma = mu0, sigma0
+    yield mu, sigma
+    for t in range(K.shape[1] - 1):
+        A, B = F[:, t, :, :dX], F[:, t, :, dX:]
+        closed = B @ K[:, t]
+        closed += A
+        sigma = closed @ sigma @ closed.mT
+        sigma += B @ covariance[:, t] @ B.mT
+        sigma += W[:, t]
+        sigma = sigma + sigma.mT
+        sigma *= 0.5
+        mu = (closed @ mu[:, :, None])[:, :, 0] + drift[:, t]
+        yield mu, sigma
 
 
 def sample_trajectories(controller: LinearGaussianController, dynamics: LinearGaussianDynamics,

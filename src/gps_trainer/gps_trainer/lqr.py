@@ -9,14 +9,27 @@ With z = [x; u], cost 0.5 z^T C_t z + c_t^T z and x_t+1 = F_t z + f_t + w_t, goi
 The controller u = K_t x + k_t minimises the expected cost; with Sigma_t = Q_uu^-1 it is also the
 maximum-entropy solution p(u|x) ∝ exp(-Q_t(x, u)). s_t scales the value of the next step; it is 1
 for plain LQR and (eta + nu_t+1) / (eta + nu_t) for the normalised GPS cost (see traj_opt).
+
+How it is computed:
+- Homogeneous coordinates y = [x; 1; u]: the cost is 0.5 y^T H_t y with
+  H = [[C_xx, c_x, C_xu], [c_x^T, 2 cc, c_u^T], [C_ux, c_u, C_uu]], the dynamics are linear,
+  [x'; 1] = G_t y with G = [[A, f, B], [0, 1, 0]] (F = [A B]), and one product G^T V G gives Q
+  and q together; [K_t k_t] = -Q_uu^-1 Q_u,[x;1].
+- Unnormalised values: with weights w_t, w_t+1 = s_t w_t, the pass on H~_t = w_t H_t with s = 1
+  gives Q~_t = w_t Q_t, the same gains, and Sigma_t = w_t Q~_uu^-1. The GPS cost (l + eta ...) /
+  (eta + nu_t) then needs no division at all: H~ = H_l + eta H_prev, w_t = eta + nu_t.
+- Batches: every step is a few matrix products over a leading axis of B problems (conditions).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.linalg
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from gps_trainer.linear_gaussian import LinearGaussianController, LinearGaussianDynamics
+import numpy as np
+
+from gps_trainer.linear_gaussian import (LinearGaussianController, LinearGaussianDynamics,
+                                         is_positive_definite)
 from gps_trainer.quadratic_cost import QuadraticCost
 
 
@@ -28,37 +41,139 @@ class NotPositiveDefiniteError(ValueError):
         self.t = t
 
 
+def homogeneous_cost(C: np.ndarray, c: np.ndarray, cc: np.ndarray, dX: int) -> np.ndarray:
+    """H = [[C_xx, c_x, C_xu], [c_x^T, 2 cc, c_u^T], [C_ux, c_u, C_uu]], so that
+    0.5 [x; 1; u]^T H [x; 1; u] = 0.5 z^T C z + c^T z + cc (any leading axes)."""
+    n = C.shape[-1]
+    order = np.r_[0:dX, n, dX:n]          # where y = [x; 1; u] takes each entry of [z; 1]
+    return _bordered(C, c, cc)[..., order[:, None], order]
+
+
+def _bordered(C: np.ndarray, c: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """[[C, c], [c^T, 2 cc]] over the trailing axes."""
+    n = C.shape[-1]
+    out = np.empty(C.shape[:-2] + (n + 1, n + 1))
+    out[..., :n, :n] = C
+    out[..., :n, n] = c
+    out[..., n, :n] = c
+    out[..., n, n] = 2.0 * cc
+    return out
+
+
+def homogeneous_dynamics(F: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """G = [[A, f, B], [0, 1, 0]] for F = [A B], so that [x'; 1] = G [x; 1; u]."""
+    dX, dZ = F.shape[-2:]
+    G = np.zeros(F.shape[:-2] + (dX + 1, dZ + 1))
+    G[..., :dX, :dX] = F[..., :dX]
+    G[..., :dX, dX] = f
+    G[..., :dX, dX + 1:] = F[..., dX:]
+    G[..., dX, dX] = 1.0
+    return G
+
+
+@dataclass(frozen=True, eq=False)
+class BatchedControllers:
+    """Result of a batched pass: gains [K_t k_t], Q_uu and Sigma_t = Q_uu^-1 for each batch item,
+    and per item the first step (going back) whose Q_uu was not PD, or -1 where none was."""
+
+    gains: np.ndarray           # B x T x dU x (dX+1)
+    precision: np.ndarray       # B x T x dU x dU, Q_uu
+    covariance: np.ndarray      # B x T x dU x dU, Q_uu^-1
+    chol_precision: np.ndarray  # B x T x dU x dU, lower Cholesky factor of Q_uu (valid items)
+    failed_step: np.ndarray     # B, int
+
+    def controller(self, i: int) -> LinearGaussianController:
+        """Item i as a LinearGaussianController (u = K x + k + L eps, L L^T = Q_uu^-1)."""
+        if self.failed_step[i] >= 0:
+            raise NotPositiveDefiniteError(int(self.failed_step[i]))
+        return LinearGaussianController(self.gains[i, :, :, :-1], self.gains[i, :, :, -1],
+                                        self.covariance[i])
+
+
+def lqr_backward_batch(step_cost: Callable[[int], np.ndarray],
+                       step_dynamics: Callable[[int], np.ndarray], weight: np.ndarray,
+                       dX: int) -> BatchedControllers:
+    """The unnormalised pass for B problems at once:
+
+        Q~_t = H~_t + G_t^T V~_t+1 G_t,  [K_t k_t] = -Q~_uu^-1 Q~_u,[x;1],
+        V~_t = Q~_[x;1],[x;1] - Q~_[x;1],u Q~_uu^-1 Q~_u,[x;1],  Sigma_t = w_t Q~_uu^-1,
+
+    with H~_t = step_cost(t) (B x n x n, n = dX+dU+1), G_t = step_dynamics(t) (B or 1 x dX+1 x n)
+    and the weights w (B x T). Q~_uu is symmetrised; the rest of Q~ is used as computed (its
+    asymmetry is round-off). Items whose Q_uu is not PD at some step are reported in
+    failed_step (their other outputs are meaningless); the others come out as if each ran alone.
+    """
+    B, T = weight.shape
+    nx = dX + 1
+    Q = step_cost(T - 1)
+    dU = Q.shape[-1] - nx
+    gains = np.empty((B, T, dU, nx))
+    precision = np.empty((B, T, dU, dU))
+    inverse = np.empty((B, T, dU, dU))
+    with np.errstate(all="ignore"):          # failed items may overflow; they are discarded
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                G = step_dynamics(t)
+                Q = G.mT @ (V @ G)
+                Q += step_cost(t)
+            Q_uu = Q[:, nx:, nx:]
+            np.add(Q_uu, Q_uu.mT, out=precision[:, t])
+            precision[:, t] *= 0.5
+            inverse[:, t] = _inverse(precision[:, t])
+            np.matmul(inverse[:, t], Q[:, nx:, :nx], out=gains[:, t])
+            gains[:, t] *= -1.0
+            V = Q[:, :nx, nx:] @ gains[:, t]
+            V += Q[:, :nx, :nx]
+    chol, failed_step = _cholesky_last_failure(precision)
+    w = weight[:, :, None, None]
+    covariance = 0.5 * w * (inverse + np.swapaxes(inverse, -1, -2))
+    return BatchedControllers(gains, precision / w, covariance, chol / np.sqrt(w), failed_step)
+
+
+def _inverse(matrices: np.ndarray) -> np.ndarray:
+    """Batched inverse; exactly singular matrices (never PD) give NaN instead of stopping all."""
+    try:
+        return np.linalg.inv(matrices)
+    except np.linalg.LinAlgError:
+        out = np.full_like(matrices, np.nan)
+        for i, matrix in enumerate(matrices):
+            try:
+                out[i] = np.linalg.inv(matrix)
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _cholesky_last_failure(precision: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cholesky factors of B x T stacks, and per item the last t whose matrix is not PD (-1: none).
+
+    The pass runs backward, so that t is where the one-at-a-time pass would have stopped."""
+    failed = np.full(precision.shape[0], -1)
+    try:
+        return np.linalg.cholesky(precision), failed
+    except np.linalg.LinAlgError:
+        pass
+    for i, stack in enumerate(precision):
+        bad = [t for t, matrix in enumerate(stack) if not is_positive_definite(matrix)]
+        failed[i] = max(bad, default=-1)
+    ok = failed < 0
+    chol = np.zeros_like(precision)
+    chol[ok] = np.linalg.cholesky(precision[ok])
+    return chol, failed
+
+
 def lqr_backward(cost: QuadraticCost, dynamics: LinearGaussianDynamics,
                  value_scale: np.ndarray | None = None) -> LinearGaussianController:
-    """The time-varying linear-Gaussian controller K_t, k_t, Sigma_t = Q_uu^-1 of the pass above."""
+    """The time-varying linear-Gaussian controller K_t, k_t, Sigma_t = Q_uu^-1 of the pass above
+    (run unnormalised with w_0 = 1, w_t+1 = s_t w_t)."""
     T, dX, dU = dynamics.T, dynamics.dX, dynamics.dU
     if cost.C.shape != (T, dX + dU, dX + dU):
         raise ValueError(f"cost: expected C of shape {(T, dX + dU, dX + dU)}, got {cost.C.shape}")
     scale = np.ones(T - 1) if value_scale is None else np.asarray(value_scale, dtype=float)
     if scale.shape != (T - 1,):
         raise ValueError(f"value_scale: expected shape {(T - 1,)}, got {scale.shape}")
-    x, u = slice(0, dX), slice(dX, dX + dU)
-    K = np.zeros((T, dU, dX))
-    k = np.zeros((T, dU))
-    covariance = np.zeros((T, dU, dU))
-    V = np.zeros((dX, dX))
-    v = np.zeros(dX)
-    for t in range(T - 1, -1, -1):
-        Q = cost.C[t].copy()
-        q = cost.c[t].copy()
-        if t < T - 1:
-            F, f = dynamics.F[t], dynamics.f[t]
-            Q += scale[t] * F.T @ V @ F
-            q += scale[t] * F.T @ (V @ f + v)
-        Q = 0.5 * (Q + Q.T)
-        try:
-            factor = scipy.linalg.cho_factor(Q[u, u], lower=True)
-        except np.linalg.LinAlgError:
-            raise NotPositiveDefiniteError(t) from None
-        K[t] = -scipy.linalg.cho_solve(factor, Q[u, x])
-        k[t] = -scipy.linalg.cho_solve(factor, q[u])
-        covariance[t] = scipy.linalg.cho_solve(factor, np.eye(dU))
-        V = Q[x, x] + Q[x, u] @ K[t]
-        V = 0.5 * (V + V.T)
-        v = q[x] + Q[x, u] @ k[t]
-    return LinearGaussianController(K, k, 0.5 * (covariance + np.swapaxes(covariance, 1, 2)))
+    weight = np.cumprod(np.concatenate([[1.0], scale]))
+    H = weight[:, None, None] * homogeneous_cost(cost.C, cost.c, cost.cc, dX)
+    G = homogeneous_dynamics(dynamics.F, dynamics.f)
+    passes = lqr_backward_batch(lambda t: H[t][None], lambda t: G[t][None], weight[None], dX)
+    return passes.controller(0)

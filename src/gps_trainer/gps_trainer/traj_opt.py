@@ -13,21 +13,31 @@ min E_p[f_t] - H(p(u_t|x_t)) with the augmented cost
 solved by the LQR backward pass with value scale s_t = (eta + nu_t+1) / (eta + nu_t). With
 lambda = 0 and nu = 0 this is the plain GPS cost l/eta - log p_prev(u|x). The dual search moves eta
 by geometric bisection until |KL - epsilon| < tol * epsilon.
+
+`optimize_trajectories` runs the searches of several conditions in lock step, so that each round
+is one batched backward pass, forward pass and KL over the conditions still searching; each
+condition follows exactly the eta sequence of its own search. The eta-independent parts of the
+augmented cost are built once, in homogeneous form (see lqr) and unnormalised:
+(eta + nu_t) f_t = H_l + eta H_prev with H_l = H(l - u^T lambda - nu log pi) and
+H_prev = H(-log p_prev).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from gps_trainer.linear_gaussian import (InitialState, LinearGaussianController,
-                                         LinearGaussianDynamics, forward_pass)
-from gps_trainer.lqr import NotPositiveDefiniteError, lqr_backward
+                                         LinearGaussianDynamics, check_compatible,
+                                         state_moment_steps)
+from gps_trainer.lqr import (BatchedControllers, homogeneous_cost, homogeneous_dynamics,
+                             lqr_backward_batch)
 from gps_trainer.quadratic_cost import QuadraticCost
-from gps_trainer.trajectory_kl import trajectory_kl
+from gps_trainer.trajectory_kl import expected_action_kl, log_det
 
 logger = logging.getLogger(__name__)
 
@@ -106,39 +116,162 @@ def negative_log_likelihood(controller: LinearGaussianController) -> QuadraticCo
     return QuadraticCost(C, c, cc)
 
 
-def augmented_cost(cost: QuadraticCost, eta: float, prev: LinearGaussianController,
-                   badmm: BadmmTerms | None = None) -> tuple[QuadraticCost, np.ndarray]:
-    """f_t = (l_t - u^T lambda_t - eta log p_prev - nu_t log pi) / (eta + nu_t), and the value
-    scale s_t = (eta + nu_t+1) / (eta + nu_t) for t = 0..T-2."""
-    T, dX, dU = prev.T, prev.dX, prev.dU
-    total = cost + negative_log_likelihood(prev).scaled(eta)
-    nu = np.zeros(T)
-    if badmm is not None:
-        nu = badmm.weights
-        lagrange = np.zeros((T, dX + dU))
-        lagrange[:, dX:] = -badmm.lagrange
-        total = total + QuadraticCost(np.zeros_like(cost.C), lagrange, np.zeros(T))
-        total = total + negative_log_likelihood(badmm.policy).scaled(nu)
-    return total.scaled(1.0 / (eta + nu)), (eta + nu[1:]) / (eta + nu[:-1])
+@dataclass(frozen=True, eq=False)
+class AugmentedCosts:
+    """The augmented costs of M conditions in homogeneous form (see lqr), unnormalised:
+
+        H~_t(eta) = H_l,t + eta H_prev,t,  w_t = eta + nu_t,  so that f_t = H~_t / w_t,
+
+    with H_l = H(l - u^T lambda - nu log pi) and H_prev = H(-log p_prev), stored side by side
+    (M x T x 2 x n^2) so that one product [1 eta] [H_l; H_prev] gives H~_t for a batch."""
+
+    terms: np.ndarray
+    nu: np.ndarray      # M x T
+    dX: int
+
+    @classmethod
+    def build(cls, costs: Sequence[QuadraticCost], prevs: Sequence[LinearGaussianController],
+              badmms: Sequence[BadmmTerms | None]) -> "AugmentedCosts":
+        terms, nu = [], []
+        for cost, prev, badmm in zip(costs, prevs, badmms):
+            T, dX, dU = prev.T, prev.dX, prev.dU
+            if cost.C.shape != (T, dX + dU, dX + dU):
+                raise ValueError(f"cost: expected C of shape {(T, dX + dU, dX + dU)}, "
+                                 f"got {cost.C.shape}")
+            total, weights = cost, np.zeros(T)
+            if badmm is not None:
+                weights = badmm.weights
+                lagrange = np.concatenate([np.zeros((T, dX)), -badmm.lagrange], axis=1)
+                total = total + QuadraticCost(np.zeros_like(cost.C), lagrange, np.zeros(T))
+                total = total + negative_log_likelihood(badmm.policy).scaled(weights)
+            nll = negative_log_likelihood(prev)
+            pair = np.stack([homogeneous_cost(total.C, total.c, total.cc, dX),
+                             homogeneous_cost(nll.C, nll.c, nll.cc, dX)], axis=1)
+            terms.append(pair.reshape(T, 2, -1))
+            nu.append(weights)
+        return cls(np.stack(terms), np.stack(nu), prevs[0].dX)
+
+    def step_cost(self, items: np.ndarray | None,
+                  eta: np.ndarray) -> Callable[[int], np.ndarray]:
+        """t -> H~_t(eta_i) for conditions `items` (None: all), one eta each."""
+        coefficients = np.stack([np.ones_like(eta), eta], axis=1)[:, None, :]
+        n = math.isqrt(self.terms.shape[-1])
+
+        def cost(t: int) -> np.ndarray:
+            rows = self.terms[:, t] if items is None else self.terms[items, t]
+            return (coefficients @ rows).reshape(-1, n, n)
+        return cost
+
+    def weight(self, items: np.ndarray | None, eta: np.ndarray) -> np.ndarray:
+        """w_t = eta_i + nu_t for conditions `items` (None: all)."""
+        return eta[:, None] + (self.nu if items is None else self.nu[items])
+
+
+@dataclass(frozen=True, eq=False)
+class _Batch:
+    """What the dual searches of M conditions share: augmented costs, dynamics (one copy when
+    all conditions share the same object), p(x_0) and p_prev."""
+
+    costs: AugmentedCosts
+    G: np.ndarray              # 1 or M x T-1 x (dX+1) x n, homogeneous dynamics
+    dynamics: tuple[np.ndarray, np.ndarray, np.ndarray]   # F, f, W: 1 or M x ...
+    x0: tuple[np.ndarray, np.ndarray]                     # mu_0, Sigma_0: M x ...
+    prev: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # K, k, Sigma^-1, log|Sigma|
+
+    @classmethod
+    def build(cls, costs: Sequence[QuadraticCost], dynamics: Sequence[LinearGaussianDynamics],
+              initial_states: Sequence[InitialState], prevs: Sequence[LinearGaussianController],
+              badmms: Sequence[BadmmTerms | None]) -> "_Batch":
+        for p, d, x0 in zip(prevs, dynamics, initial_states):
+            check_compatible(p, d, x0)
+        distinct = dynamics[:1] if all(d is dynamics[0] for d in dynamics) else dynamics
+        F, f, W = (np.stack([getattr(d, name) for d in distinct])
+                   for name in ("F", "f", "covariance"))
+        return cls(AugmentedCosts.build(costs, prevs, badmms), homogeneous_dynamics(F, f),
+                   (F, f, W),
+                   (np.stack([x.mu for x in initial_states]),
+                    np.stack([x.sigma for x in initial_states])),
+                   (np.stack([p.K for p in prevs]), np.stack([p.k for p in prevs]),
+                    np.stack([p.inv_covariance for p in prevs]),
+                    np.stack([log_det(p.chol_covariance) for p in prevs])))
+
+    def _subset(self, items: np.ndarray) -> np.ndarray | None:
+        return None if items.size == self.costs.nu.shape[0] else items
+
+    def _shared(self, array: np.ndarray, items: np.ndarray) -> np.ndarray:
+        subset = self._subset(items)
+        return array if array.shape[0] == 1 or subset is None else array[subset]
+
+    def backward(self, items: np.ndarray, eta: np.ndarray) -> BatchedControllers:
+        """LQR on the augmented costs at eta_i for conditions `items` (sorted)."""
+        subset = self._subset(items)
+        G = self._shared(self.G, items)
+        return lqr_backward_batch(self.costs.step_cost(subset, eta), lambda t: G[:, t],
+                                  self.costs.weight(subset, eta), self.costs.dX)
+
+    def kl(self, items: np.ndarray, passes: BatchedControllers) -> np.ndarray:
+        """KL(p_new(tau) || p_prev(tau)) of each item, under p_new's state marginals, which are
+        consumed step by step (only mu_t and dK S_t are kept)."""
+        K, k = passes.gains[..., :-1], passes.gains[..., -1]
+        K_q, k_q, P_q, log_det_q = (a[items] for a in self.prev)
+        dK = K - K_q
+        mu_x = np.empty(K.shape[:2] + K.shape[3:])
+        dK_sigma_x = np.empty_like(dK)
+        steps = state_moment_steps(K, k, passes.covariance,
+                                   *(self._shared(a, items) for a in self.dynamics),
+                                   *(a[items] for a in self.x0))
+        for t, (mu, sigma) in enumerate(steps):
+            mu_x[:, t] = mu
+            np.matmul(dK[:, t], sigma, out=dK_sigma_x[:, t])
+        log_det_ratio = log_det_q + log_det(passes.chol_precision)    # log|S_q| - log|S_p|
+        kl = expected_action_kl(dK, k - k_q, P_q, passes.covariance, log_det_ratio, mu_x,
+                                dK_sigma_x)
+        return kl.sum(axis=1)
+
+
+def _backward_passes(backward: Callable[[np.ndarray, np.ndarray], BatchedControllers],
+                     items: np.ndarray, eta: np.ndarray,
+                     config: TrajOptConfig) -> tuple[BatchedControllers, np.ndarray]:
+    """Batched LQR on the augmented costs; an item whose Q_uu is not PD retries with
+    eta0 + delta, delta doubling, until it is PD (ValueError once eta >= max_eta)."""
+    eta0, eta = eta, eta.copy()
+    delta = np.full(eta.shape, config.eta_increase)
+    passes = backward(items, eta)
+    failing = np.flatnonzero(passes.failed_step >= 0)
+    while failing.size:
+        too_large = failing[eta[failing] >= config.max_eta]
+        if too_large.size:
+            i = too_large[0]
+            raise ValueError(
+                f"eta: no positive-definite Q_uu (first failing step {passes.failed_step[i]}) "
+                f"even for eta = {eta[i]:.3g} >= max_eta = {config.max_eta:.3g}; check the "
+                f"cost for negative curvature in u and the dynamics fit")
+        eta[failing] = eta0[failing] + delta[failing]
+        delta[failing] *= 2.0
+        retry = backward(items[failing], eta[failing])
+        for name in ("gains", "precision", "covariance", "chol_precision", "failed_step"):
+            getattr(passes, name)[failing] = getattr(retry, name)
+        failing = failing[retry.failed_step >= 0]
+    return passes, eta
 
 
 def backward_pass(cost: QuadraticCost, dynamics: LinearGaussianDynamics,
                   prev: LinearGaussianController, eta: float, config: TrajOptConfig,
                   badmm: BadmmTerms | None = None) -> tuple[LinearGaussianController, float]:
     """LQR on the augmented cost; where Q_uu is not PD, retry with eta0 + delta, delta doubling."""
-    eta0, delta = eta, config.eta_increase
-    while True:
-        try:
-            augmented, scale = augmented_cost(cost, eta, prev, badmm)
-            return lqr_backward(augmented, dynamics, scale), eta
-        except NotPositiveDefiniteError as error:
-            if eta >= config.max_eta:
-                raise ValueError(
-                    f"eta: no positive-definite Q_uu (first failing step {error.t}) even for "
-                    f"eta = {eta:.3g} >= max_eta = {config.max_eta:.3g}; check the cost for "
-                    f"negative curvature in u and the dynamics fit") from None
-            eta = eta0 + delta
-            delta *= 2.0
+    if cost.C.shape[0] != dynamics.T or (prev.dX, prev.dU) != (dynamics.dX, dynamics.dU):
+        raise ValueError(f"cost, prev: do not match the dynamics' (T, dX, dU) = "
+                         f"{(dynamics.T, dynamics.dX, dynamics.dU)}")
+    costs = AugmentedCosts.build([cost], [prev], [badmm])
+    G = homogeneous_dynamics(dynamics.F, dynamics.f)
+
+    def backward(items: np.ndarray, etas: np.ndarray) -> BatchedControllers:
+        return lqr_backward_batch(costs.step_cost(None, etas), lambda t: G[t][None],
+                                  costs.weight(None, etas), dynamics.dX)
+
+    passes, etas = _backward_passes(backward, np.zeros(1, dtype=int), np.array([float(eta)]),
+                                    config)
+    return passes.controller(0), float(etas[0])
 
 
 def optimize_trajectory(cost: QuadraticCost, dynamics: LinearGaussianDynamics,
@@ -151,23 +284,79 @@ def optimize_trajectory(cost: QuadraticCost, dynamics: LinearGaussianDynamics,
     KL < epsilon means eta is too large: max_eta <- eta, eta <- max(sqrt(min max), max / 10);
     otherwise min_eta <- eta, eta <- min(sqrt(min max), 10 min).
     """
-    if not epsilon > 0:
-        raise ValueError(f"epsilon: must be positive, got {epsilon}")
-    min_eta, max_eta = config.min_eta, config.max_eta
-    eta = float(np.clip(eta, min_eta, max_eta))
-    for iteration in range(1, config.max_iterations + 1):
-        controller, eta = backward_pass(cost, dynamics, prev, eta, config, badmm)
-        kl = trajectory_kl(controller, prev, forward_pass(controller, dynamics, initial_state))
-        result = TrajOptResult(controller, eta, kl, epsilon, False, iteration)
-        if abs(kl - epsilon) < config.kl_tolerance * epsilon:
-            return TrajOptResult(controller, eta, kl, epsilon, True, iteration)
-        if kl < epsilon:
-            max_eta = eta
-            eta = max(math.sqrt(min_eta * max_eta), 0.1 * max_eta)
+    return optimize_trajectories([cost], [dynamics], [initial_state], [prev], [epsilon], [eta],
+                                 config, [badmm])[0]
+
+
+@dataclass
+class _Search:
+    """One condition's dual search: its eta bracket, the eta to try next and the latest pass."""
+
+    epsilon: float
+    next_eta: float
+    min_eta: float
+    max_eta: float
+    eta: float = math.nan
+    kl: float = math.inf
+    iterations: int = 0
+    passes: BatchedControllers | None = None
+    index: int = 0
+    converged: bool = False
+    done: bool = False
+
+    def record(self, passes: BatchedControllers, index: int, eta: float, kl: float,
+               config: TrajOptConfig) -> None:
+        """Take this pass's KL and move eta (or stop when |KL - epsilon| < tol epsilon)."""
+        self.passes, self.index, self.eta, self.kl = passes, index, eta, kl
+        self.iterations += 1
+        self.converged = abs(kl - self.epsilon) < config.kl_tolerance * self.epsilon
+        self.done = self.converged or self.iterations == config.max_iterations
+        if self.done:
+            return
+        if kl < self.epsilon:
+            self.max_eta = eta
+            self.next_eta = max(math.sqrt(self.min_eta * self.max_eta), 0.1 * self.max_eta)
         else:
-            min_eta = eta
-            eta = min(math.sqrt(min_eta * max_eta), 10.0 * min_eta)
-    if result.kl > epsilon:
-        logger.warning("KL %.4g after the dual search is above epsilon %.4g (eta %.4g)",
-                       result.kl, epsilon, result.eta)
-    return result
+            self.min_eta = eta
+            self.next_eta = min(math.sqrt(self.min_eta * self.max_eta), 10.0 * self.min_eta)
+
+    def result(self) -> TrajOptResult:
+        """The latest pass's controller, eta and KL (warning when stopped above epsilon)."""
+        if not self.converged and self.kl > self.epsilon:
+            logger.warning("KL %.4g after the dual search is above epsilon %.4g (eta %.4g)",
+                           self.kl, self.epsilon, self.eta)
+        return TrajOptResult(self.passes.controller(self.index), self.eta, self.kl, self.epsilon,
+                             self.converged, self.iterations)
+
+
+def optimize_trajectories(costs: Sequence[QuadraticCost],
+                          dynamics: Sequence[LinearGaussianDynamics],
+                          initial_states: Sequence[InitialState],
+                          prevs: Sequence[LinearGaussianController], epsilons: Sequence[float],
+                          etas: Sequence[float] | None = None,
+                          config: TrajOptConfig = TrajOptConfig(),
+                          badmms: Sequence[BadmmTerms | None] | None = None
+                          ) -> list[TrajOptResult]:
+    """`optimize_trajectory` for M conditions at once (same results, one per condition): each
+    round batches the backward pass, forward pass and KL of the conditions still searching."""
+    M = len(costs)
+    etas = [1.0] * M if etas is None else etas
+    badmms = [None] * M if badmms is None else badmms
+    if {len(dynamics), len(initial_states), len(prevs), len(epsilons), len(etas),
+            len(badmms)} != {M}:
+        raise ValueError("costs, dynamics, initial_states, prevs, epsilons, etas, badmms: need one "
+                         "entry per condition each")
+    for epsilon in epsilons:
+        if not epsilon > 0:
+            raise ValueError(f"epsilon: must be positive, got {epsilon}")
+    batch = _Batch.build(costs, dynamics, initial_states, prevs, badmms)
+    searches = [_Search(float(epsilon), float(np.clip(eta, config.min_eta, config.max_eta)),
+                        config.min_eta, config.max_eta) for epsilon, eta in zip(epsilons, etas)]
+    while not all(search.done for search in searches):
+        items = np.array([i for i, search in enumerate(searches) if not search.done])
+        passes, eta = _backward_passes(batch.backward, items,
+                                       np.array([searches[i].next_eta for i in items]), config)
+        kl = batch.kl(items, passes)
+        for j, i in enumerate(items):
+            searches[i].record(passes, j, float(eta[j]), float(kl[j]), config)
+    return [search.result() for search in searches]

@@ -18,8 +18,23 @@ import numpy as np
 from gps_trainer.linear_gaussian import LinearGaussianController, TrajectoryMarginals
 
 
-def _log_det(chol: np.ndarray) -> np.ndarray:
+def log_det(chol: np.ndarray) -> np.ndarray:
+    """log |S| = 2 sum_i log L_ii from the Cholesky factor L of S (any leading axes)."""
     return 2.0 * np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+
+
+def expected_action_kl(dK: np.ndarray, dk: np.ndarray, P: np.ndarray, S_p: np.ndarray,
+                       log_det_ratio: np.ndarray, mu_x: np.ndarray,
+                       dK_sigma_x: np.ndarray) -> np.ndarray:
+    """The formula above over any leading axes, from log_det_ratio = log|S_q| - log|S_p| and
+    dK Sigma (not Sigma itself: tr(dK^T P dK Sigma) = sum_ux (P dK)_ux (dK Sigma)_ux). Each term
+    is clipped at zero (it is a KL, so only round-off can make it negative)."""
+    gap = np.einsum("...ux,...x->...u", dK, mu_x) + dk
+    kl = 0.5 * (np.sum(P * np.swapaxes(S_p, -1, -2), axis=(-2, -1)) - dK.shape[-2]
+                + log_det_ratio
+                + np.einsum("...i,...i->...", gap, np.einsum("...ij,...j->...i", P, gap))
+                + np.sum((P @ dK) * dK_sigma_x, axis=(-2, -1)))
+    return np.maximum(kl, 0.0)
 
 
 def action_kl_per_step(p: LinearGaussianController, q: LinearGaussianController,
@@ -29,17 +44,10 @@ def action_kl_per_step(p: LinearGaussianController, q: LinearGaussianController,
         raise ValueError(f"q: shape (T, dU, dX) = {(q.T, q.dU, q.dX)} differs from p's "
                          f"{(p.T, p.dU, p.dX)}")
     dX = marginals.dX
-    mu_x = marginals.mu[:, :dX]
-    sigma_x = marginals.sigma[:, :dX, :dX]
-    P = q.inv_covariance
     dK = p.K - q.K
-    mean_gap = np.einsum("tux,tx->tu", dK, mu_x) + p.k - q.k
-    kl = 0.5 * (np.einsum("tij,tji->t", P, p.covariance) - p.dU
-                + _log_det(q.chol_covariance) - _log_det(p.chol_covariance)
-                + np.einsum("ti,tij,tj->t", mean_gap, P, mean_gap)
-                + np.einsum("tux,tuv,tvy,txy->t", dK, P, dK, sigma_x, optimize=True))
-    # Each term is a KL and so non-negative; clipping only removes round-off below zero.
-    return np.maximum(kl, 0.0)
+    return expected_action_kl(dK, p.k - q.k, q.inv_covariance, p.covariance,
+                              log_det(q.chol_covariance) - log_det(p.chol_covariance),
+                              marginals.mu[:, :dX], dK @ marginals.sigma[:, :dX, :dX])
 
 
 def trajectory_kl(p: LinearGaussianController, q: LinearGaussianController,

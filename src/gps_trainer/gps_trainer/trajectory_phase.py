@@ -8,7 +8,7 @@ Given this iteration's samples (one or more per condition), the phase
   4. adapts each condition's step size from the improvement its last step predicted and the one
      the new models show, and
   5. solves min E[l] s.t. KL(p_new || p_prev) <= epsilon by the eta dual search, with the BADMM
-     terms when given.
+     terms when given (all conditions' searches batched).
 It holds no simulator or ROS: samples in, controllers out.
 """
 
@@ -31,7 +31,7 @@ from gps_trainer.quadratic_cost import QuadraticCost, fit_quadratic_cost
 from gps_trainer.sample import SampleBatch
 from gps_trainer.step_size import (StepSizeConfig, expected_objective, kl_epsilon,
                                    update_step_mult)
-from gps_trainer.traj_opt import BadmmTerms, TrajOptConfig, optimize_trajectory
+from gps_trainer.traj_opt import BadmmTerms, TrajOptConfig, optimize_trajectories
 
 
 @dataclass(frozen=True)
@@ -134,20 +134,23 @@ class TrajectoryPhase:
         models = self.fit_models(batch)
         costs = self.sample_costs(batch)
         badmm = badmm if badmm is not None else [None] * len(self.conditions)
-        updates = []
-        for i, (state, model) in enumerate(zip(self.conditions, models)):
+        for state, model, terms in zip(self.conditions, models, badmm):
             if state.previous is not None:
-                self._adapt_step(state, model, badmm[i])
-            epsilon = kl_epsilon(self.config.step_size, state.step_mult, self.T)
-            result = optimize_trajectory(model.cost, model.dynamics, model.initial_state,
-                                         state.controller, epsilon, state.eta,
-                                         self.config.traj_opt, badmm[i])
+                self._adapt_step(state, model, terms)
+        epsilons = [kl_epsilon(self.config.step_size, c.step_mult, self.T)
+                    for c in self.conditions]
+        results = optimize_trajectories(
+            [m.cost for m in models], [m.dynamics for m in models],
+            [m.initial_state for m in models], self.controllers, epsilons,
+            [c.eta for c in self.conditions], self.config.traj_opt, badmm)
+        updates = []
+        for i, (state, model, result) in enumerate(zip(self.conditions, models, results)):
             state.previous = (state.controller, model)
             state.controller, state.eta = result.controller, result.eta
             updates.append(ConditionUpdate(
                 condition=i, sample_cost=float(costs[batch.conditions == i].mean()),
                 predicted_cost=model.objective(result.controller), kl=result.kl,
-                epsilon=epsilon, eta=result.eta, step_mult=state.step_mult,
+                epsilon=epsilons[i], eta=result.eta, step_mult=state.step_mult,
                 converged=result.converged))
         return updates
 

@@ -1,0 +1,194 @@
+"""Trajectory update and dynamics fit: the batched paths of gps_trainer against the per-step
+reference (bench/traj_opt_reference.py), in the same run, on the same inputs.
+
+1. One full trajectory update per condition: the dual search on eta (backward pass, forward
+   pass, KL, repeated until |KL - epsilon| < 0.1 epsilon), at the hanger's dX = 32, dU = 7, with
+   dynamics shared by the conditions. Reference: one condition and one step at a time. Fast:
+   optimize_trajectories (all conditions per batched pass) and optimize_trajectory (one
+   condition per call). Scaling with the number of conditions M and with T.
+2. GMM prior update (warm EM on the stored transitions) plus the dynamics fit on the N new
+   samples (one per condition). Scaling with N and with T.
+
+Answers are compared (max abs difference of K, k, Sigma; of F, f, W); times are medians of
+repeats. Prints a table and one JSON line.
+
+    . scripts/env.sh && python bench/traj_opt.py [--repeats 5] [--quick]
+"""
+
+import argparse
+import copy
+import json
+import os
+import time
+
+import numpy as np
+import traj_opt_reference as ref
+
+from gps_trainer.dynamics import fit_dynamics
+from gps_trainer.dynamics_prior import DynamicsPriorConfig, DynamicsPriorGMM, transition_points
+from gps_trainer.linear_gaussian import sample_trajectories
+from gps_trainer.quadratic_cost import QuadraticCost
+from gps_trainer.random_systems import (random_controller, random_initial_state,
+                                        random_stable_dynamics)
+from gps_trainer.traj_opt import TrajOptConfig, optimize_trajectories, optimize_trajectory
+
+DX, DU = 32, 7
+CONFIG = TrajOptConfig()
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def traj_problem(M, T, seed=0):
+    """M conditions sharing one dynamics model: own goal cost, x_0 and previous controller."""
+    rng = np.random.default_rng(seed)
+    dynamics = random_stable_dynamics(rng, T, DX, DU, noise=0.01)
+    conditions = []
+    for _ in range(M):
+        weights = np.concatenate([rng.uniform(0.5, 1.5, DX), 0.1 * np.ones(DU)])
+        goal = np.concatenate([rng.standard_normal(DX), np.zeros(DU)])
+        C = np.repeat(np.diag(weights)[None], T, axis=0)
+        cost = QuadraticCost(C, np.repeat(-(weights * goal)[None], T, axis=0),
+                             np.full(T, 0.5 * goal @ (weights * goal)))
+        conditions.append((cost, dynamics, random_initial_state(rng, DX, variance=0.01),
+                           random_controller(rng, T, DX, DU, gain=0.02, variance=1.0)))
+    return conditions
+
+
+def max_difference(a, b):
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
+
+
+def bench_traj(M, T, repeats, epsilon_per_step=0.5):
+    conditions = traj_problem(M, T)
+    epsilon = epsilon_per_step * T
+    costs, dynamics, x0s, prevs = zip(*conditions)
+
+    def reference():
+        return [ref.optimize_trajectory(c, d, x, p, epsilon, 1.0, CONFIG)
+                for c, d, x, p in conditions]
+
+    def batched():
+        return optimize_trajectories(costs, dynamics, x0s, prevs, [epsilon] * M)
+
+    def single():
+        return [optimize_trajectory(c, d, x, p, epsilon) for c, d, x, p in conditions]
+
+    expected, got, got_single = reference(), batched(), single()
+    diff = max(max_difference((r.controller.K, r.controller.k, r.controller.covariance),
+                              (g.controller.K, g.controller.k, g.controller.covariance))
+               for r, g in zip(expected, got + got_single))
+    same_eta = all(r.eta == g.eta and r.iterations == g.iterations
+                   for r, g in zip(expected + expected, got + got_single))
+    t_ref, t_fast, t_single = (median_time(fn, repeats) / M
+                               for fn in (reference, batched, single))
+    return {"M": M, "T": T, "passes": float(np.mean([r.iterations for r in expected])),
+            "reference_ms": 1e3 * t_ref, "batched_ms": 1e3 * t_fast, "single_ms": 1e3 * t_single,
+            "speedup": t_ref / t_fast, "speedup_single": t_ref / t_single,
+            "max_abs_diff": diff, "same_eta_and_passes": same_eta}
+
+
+def dynamics_data(N, T, seed=1):
+    """Warm prior (16 earlier samples: 20 clusters from T = 50 on) and N new samples of one
+    closed loop."""
+    rng = np.random.default_rng(seed)
+    truth = random_stable_dynamics(rng, T, DX, DU, noise=0.01)
+    controller = random_controller(rng, T, DX, DU, gain=0.02, variance=0.3)
+    x0 = random_initial_state(rng, DX, variance=0.1)
+    old = sample_trajectories(controller, truth, x0, 16, rng)
+    new = sample_trajectories(controller, truth, x0, N, rng)
+    prior = DynamicsPriorGMM(DynamicsPriorConfig(), np.random.default_rng(2))
+    prior.update(*old)
+    return prior, new
+
+
+def bench_dynamics(N, T, repeats):
+    prior0, (X, U) = dynamics_data(N, T)
+    config = prior0.config
+
+    def reference():
+        kept_X = np.concatenate([prior0.X, X])[-config.max_samples:]
+        kept_U = np.concatenate([prior0.U, U])[-config.max_samples:]
+        points = transition_points(kept_X, kept_U)
+        gmm = ref.fit_gmm(points, prior0.gmm, copy.deepcopy(prior0.rng))
+        return gmm, ref.fit_dynamics(X, U, gmm, points.shape[0], config.strength, 1e-6)
+
+    def fast():
+        prior = copy.copy(prior0)
+        prior.rng = copy.deepcopy(prior0.rng)
+        prior.update(X, U)
+        return prior.gmm, fit_dynamics(X, U, prior)
+
+    (gmm_ref, dyn_ref), (gmm_fast, dyn_fast) = reference(), fast()
+    diff = max_difference((gmm_ref.means, gmm_ref.covariances, dyn_ref.F, dyn_ref.f,
+                           dyn_ref.covariance),
+                          (gmm_fast.means, gmm_fast.covariances, dyn_fast.F, dyn_fast.f,
+                           dyn_fast.covariance))
+    t_ref, t_fast = median_time(reference, repeats), median_time(fast, repeats)
+    return {"N": N, "T": T, "em_iterations": _em_iterations(prior0, X, U),
+            "reference_ms": 1e3 * t_ref, "fast_ms": 1e3 * t_fast, "speedup": t_ref / t_fast,
+            "max_abs_diff": diff}
+
+
+def _em_iterations(prior0, X, U):
+    """EM iterations of the warm update (counted on the reference)."""
+    config = prior0.config
+    points = transition_points(np.concatenate([prior0.X, X])[-config.max_samples:],
+                               np.concatenate([prior0.U, U])[-config.max_samples:])
+    count = [0]
+    log_joint = ref.log_joint
+
+    def counting(gmm, data):
+        count[0] += 1
+        return log_joint(gmm, data)
+
+    ref.log_joint = counting
+    try:
+        ref.fit_gmm(points, prior0.gmm, copy.deepcopy(prior0.rng))
+    finally:
+        ref.log_joint = log_joint
+    return count[0]
+
+
+def print_tables(traj, dyn):
+    print(f"trajectory update per condition (dX={DX}, dU={DU}; ms, median)")
+    print(f"{'M':>3} {'T':>4} {'passes':>6} {'reference':>10} {'batched':>8} {'single':>8} "
+          f"{'x batched':>9} {'x single':>8} {'max|diff|':>10} same-eta")
+    for r in traj:
+        print(f"{r['M']:>3} {r['T']:>4} {r['passes']:>6.1f} {r['reference_ms']:>10.2f} "
+              f"{r['batched_ms']:>8.2f} {r['single_ms']:>8.2f} {r['speedup']:>9.1f} "
+              f"{r['speedup_single']:>8.1f} {r['max_abs_diff']:>10.1e} {r['same_eta_and_passes']}")
+    print("GMM prior update (warm) + dynamics fit on N new samples (ms, median)")
+    print(f"{'N':>3} {'T':>4} {'EM it':>6} {'reference':>10} {'fast':>8} {'x':>6} "
+          f"{'max|diff|':>10}")
+    for r in dyn:
+        print(f"{r['N']:>3} {r['T']:>4} {r['em_iterations']:>6} {r['reference_ms']:>10.2f} "
+              f"{r['fast_ms']:>8.2f} {r['speedup']:>6.1f} {r['max_abs_diff']:>10.1e}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="T = 100 and M = N = 8 only")
+    args = parser.parse_args()
+    if args.quick:
+        traj_cases, dyn_cases = [(8, 100)], [(8, 100)]
+    else:
+        traj_cases = [(1, 100), (2, 100), (4, 100), (8, 100), (8, 50), (8, 200)]
+        dyn_cases = [(4, 100), (8, 100), (16, 100), (8, 50), (8, 200)]
+    traj = [bench_traj(M, T, args.repeats) for M, T in traj_cases]
+    dyn = [bench_dynamics(N, T, args.repeats) for N, T in dyn_cases]
+    print_tables(traj, dyn)
+    print(json.dumps({"benchmark": "traj_opt", "dX": DX, "dU": DU, "repeats": args.repeats,
+                      "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+                      "trajectory_update": traj, "dynamics_fit": dyn}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Trajectory optimisation on the hanger task over several seeds: when does every training
+condition first succeed, how long does a run take, and does anything fail (exception, NaN,
+no positive-definite solution)?
+
+Each seed is a full run folder under --out (config, metrics, checkpoints, plot). Runs go in
+parallel processes (--jobs). Prints a table and one JSON line.
+
+    . scripts/env.sh && python bench/trajectory_seeds.py --seeds 0 1 2 3 4 --iterations 15
+"""
+
+import argparse
+import json
+import math
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from gps_trainer.run_folder import RunFolder
+from gps_trainer.train_trajectories import first_full_success, load_config, train
+
+
+def run_seed(config_path: str, out: str, seed: int, iterations: int) -> dict:
+    started = time.perf_counter()
+    try:
+        config = load_config(config_path, seed=seed, iterations=iterations)
+        records = train(config, RunFolder(Path(out) / f"seed_{seed}"), log=lambda *_: None)
+        error = None
+    except Exception:  # a failure is a result here, reported with its traceback
+        records, error = [], traceback.format_exc(limit=3)
+    numbers = [r[k] for r in records for k in ("sample_cost", "kl", "eta", "final_distance")]
+    last = [r for r in records if r["iteration"] == iterations - 1]
+    return {
+        "seed": seed, "wall_s": time.perf_counter() - started, "error": error,
+        "non_finite": sum(not math.isfinite(v) for v in numbers),
+        "first_full_success": first_full_success(records),
+        "successes_last_iteration": sum(r["success"] for r in last),
+        "conditions": len(last),
+        "full_success_iterations": sorted({r["iteration"] for r in records} - {
+            r["iteration"] for r in records if not r["success"]}),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config/hanger_trajectories.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument("--out", default="runs/trajectory_seeds")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(run_seed, [args.config] * len(args.seeds),
+                                [args.out] * len(args.seeds), args.seeds,
+                                [args.iterations] * len(args.seeds)))
+    print(f"{'seed':>4} {'first all-success itr':>22} {'last itr successes':>19} "
+          f"{'wall s':>7} {'NaN':>4}  error")
+    for r in results:
+        print(f"{r['seed']:>4} {str(r['first_full_success']):>22} "
+              f"{r['successes_last_iteration']:>9}/{r['conditions']:<9} {r['wall_s']:7.1f} "
+              f"{r['non_finite']:>4}  {(r['error'] or '').strip().splitlines()[-1:] or ''}")
+    print(json.dumps({"bench": "trajectory_seeds", "iterations": args.iterations,
+                      "jobs": args.jobs, "total_wall_s": time.perf_counter() - started,
+                      "results": results}))
+
+
+if __name__ == "__main__":
+    main()
