@@ -15,7 +15,8 @@ import numpy as np
 
 from gps_controller.layout import PR2_RIGHT_ARM, Layout
 
-from gps_trainer.linear_gaussian import LinearGaussianController, LinearGaussianDynamics
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_trainer.linear_gaussian import LinearGaussianDynamics
 from gps_trainer.lqr import lqr_backward
 from gps_trainer.pr2 import PR2_GAINS
 from gps_trainer.quadratic_cost import QuadraticCost

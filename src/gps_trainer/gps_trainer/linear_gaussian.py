@@ -1,4 +1,5 @@
-"""Linear-Gaussian controllers, dynamics and trajectory marginals (paper Sec. 4).
+"""Linear-Gaussian dynamics and trajectory marginals (paper Sec. 4); the controller itself is
+gps_controller.policies.linear_gaussian.LinearGaussianController, which the robot runs.
 
     controller  p(u_t | x_t)         = N(K_t x_t + k_t, Sigma_t)
     dynamics    p(x_t+1 | x_t, u_t)  = N(F_t [x_t; u_t] + f_t, W_t)
@@ -11,83 +12,12 @@ marginals N(mu_t, S_t) come from `forward_pass`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-
-def _as_finite(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
-    array = np.asarray(value, dtype=float)
-    if array.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name}: contains non-finite values")
-    return array
-
-
-def _cholesky_per_step(name: str, covariance: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factors of a stack of covariances (one batched factorisation), naming the
-    first step that is not PD."""
-    if not np.allclose(covariance, np.swapaxes(covariance, -1, -2), rtol=1e-8, atol=1e-10):
-        raise ValueError(f"{name}: not symmetric")
-    try:
-        return np.linalg.cholesky(covariance)
-    except np.linalg.LinAlgError:
-        t = next(t for t, matrix in enumerate(covariance) if not is_positive_definite(matrix))
-        raise ValueError(f"{name}[{t}]: not positive definite") from None
-
-
-def is_positive_definite(matrix: np.ndarray) -> bool:
-    """Whether a Cholesky factorisation of the matrix succeeds."""
-    try:
-        np.linalg.cholesky(matrix)
-    except np.linalg.LinAlgError:
-        return False
-    return True
-
-
-@dataclass(frozen=True, eq=False)
-class LinearGaussianController:
-    """u_t = K_t x_t + k_t + L_t eps_t with eps_t ~ N(0, I) and L_t L_t^T = Sigma_t."""
-
-    K: np.ndarray           # T x dU x dX
-    k: np.ndarray           # T x dU
-    covariance: np.ndarray  # T x dU x dU
-    chol_covariance: np.ndarray = field(init=False, repr=False)  # L_t, lower triangular
-    inv_covariance: np.ndarray = field(init=False, repr=False)   # Sigma_t^-1
-
-    def __post_init__(self) -> None:
-        K = np.asarray(self.K, dtype=float)
-        if K.ndim != 3:
-            raise ValueError(f"K: expected shape (T, dU, dX), got {K.shape}")
-        T, dU, dX = K.shape
-        object.__setattr__(self, "K", _as_finite("K", K, (T, dU, dX)))
-        object.__setattr__(self, "k", _as_finite("k", self.k, (T, dU)))
-        covariance = _as_finite("covariance", self.covariance, (T, dU, dU))
-        object.__setattr__(self, "covariance", covariance)
-        chol = _cholesky_per_step("covariance", covariance)
-        object.__setattr__(self, "chol_covariance", chol)
-        eye = np.broadcast_to(np.eye(dU), covariance.shape)
-        object.__setattr__(self, "inv_covariance", np.linalg.solve(covariance, eye))
-
-    @property
-    def T(self) -> int:
-        return self.K.shape[0]
-
-    @property
-    def dU(self) -> int:
-        return self.K.shape[1]
-
-    @property
-    def dX(self) -> int:
-        return self.K.shape[2]
-
-    def act(self, t: int, x: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
-        """u = K_t x + k_t + L_t noise (noise-free mean when noise is None)."""
-        u = self.K[t] @ x + self.k[t]
-        if noise is not None:
-            u = u + self.chol_covariance[t] @ noise
-        return u
+from gps_controller.policies.linear_gaussian import (LinearGaussianController, as_finite_array,
+                                                     cholesky_per_step)
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,9 +33,9 @@ class LinearGaussianDynamics:
         if F.ndim != 3 or F.shape[2] <= F.shape[1]:
             raise ValueError(f"F: expected shape (T-1, dX, dX+dU), got {F.shape}")
         steps, dX, _ = F.shape
-        object.__setattr__(self, "F", _as_finite("F", F, F.shape))
-        object.__setattr__(self, "f", _as_finite("f", self.f, (steps, dX)))
-        covariance = _as_finite("covariance", self.covariance, (steps, dX, dX))
+        object.__setattr__(self, "F", as_finite_array("F", F, F.shape))
+        object.__setattr__(self, "f", as_finite_array("f", self.f, (steps, dX)))
+        covariance = as_finite_array("covariance", self.covariance, (steps, dX, dX))
         if not np.allclose(covariance, np.swapaxes(covariance, -1, -2), rtol=1e-8, atol=1e-10):
             raise ValueError("covariance: not symmetric")
         object.__setattr__(self, "covariance", covariance)
@@ -135,9 +65,9 @@ class InitialState:
         mu = np.asarray(self.mu, dtype=float)
         if mu.ndim != 1:
             raise ValueError(f"mu: expected shape (dX,), got {mu.shape}")
-        object.__setattr__(self, "mu", _as_finite("mu", mu, mu.shape))
-        sigma = _as_finite("sigma", self.sigma, (mu.size, mu.size))
-        _cholesky_per_step("sigma", sigma[None])
+        object.__setattr__(self, "mu", as_finite_array("mu", mu, mu.shape))
+        sigma = as_finite_array("sigma", self.sigma, (mu.size, mu.size))
+        cholesky_per_step("sigma", sigma[None])
         object.__setattr__(self, "sigma", sigma)
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gps_trainer.linear_gaussian import (LinearGaussianController, LinearGaussianDynamics,
-                                         is_positive_definite)
+from gps_controller.policies.linear_gaussian import LinearGaussianController, is_positive_definite
+from gps_trainer.linear_gaussian import LinearGaussianDynamics
 from gps_trainer.quadratic_cost import QuadraticCost
 
 

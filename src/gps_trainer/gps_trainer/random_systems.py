@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gps_trainer.linear_gaussian import (InitialState, LinearGaussianController,
-                                         LinearGaussianDynamics)
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_trainer.linear_gaussian import InitialState, LinearGaussianDynamics
 
 
 def random_stable_dynamics(rng: np.random.Generator, T: int, dX: int, dU: int,

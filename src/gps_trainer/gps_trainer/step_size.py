@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gps_trainer.linear_gaussian import (InitialState, LinearGaussianController,
-                                         LinearGaussianDynamics, forward_pass)
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_trainer.linear_gaussian import InitialState, LinearGaussianDynamics, forward_pass
 from gps_trainer.quadratic_cost import QuadraticCost, expected_cost
 from gps_trainer.traj_opt import BadmmTerms
 from gps_trainer.trajectory_kl import action_kl_per_step

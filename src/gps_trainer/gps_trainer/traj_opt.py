@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gps_trainer.linear_gaussian import (InitialState, LinearGaussianController,
-                                         LinearGaussianDynamics, check_compatible,
-                                         state_moment_steps)
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_trainer.linear_gaussian import (InitialState, LinearGaussianDynamics,
+                                         check_compatible, state_moment_steps)
 from gps_trainer.lqr import (BatchedControllers, homogeneous_cost, homogeneous_dynamics,
                              lqr_backward_batch)
 from gps_trainer.quadratic_cost import QuadraticCost

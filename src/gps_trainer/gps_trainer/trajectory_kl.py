@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gps_trainer.linear_gaussian import LinearGaussianController, TrajectoryMarginals
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_trainer.linear_gaussian import TrajectoryMarginals
 
 
 def log_det(chol: np.ndarray) -> np.ndarray:

@@ -24,8 +24,8 @@ from gps_trainer.costs import CostConfig, build_cost
 from gps_trainer.dynamics import DynamicsConfig, fit_dynamics, fit_initial_state
 from gps_trainer.dynamics_prior import DynamicsPriorGMM
 from gps_trainer.init_controller import InitControllerConfig, init_lqr_controller
-from gps_trainer.linear_gaussian import (InitialState, LinearGaussianController,
-                                         LinearGaussianDynamics)
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_trainer.linear_gaussian import InitialState, LinearGaussianDynamics
 from gps_trainer.noise import NoiseConfig
 from gps_trainer.quadratic_cost import QuadraticCost, fit_quadratic_cost
 from gps_trainer.sample import SampleBatch

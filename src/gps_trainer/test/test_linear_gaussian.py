@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from gps_trainer.linear_gaussian import (InitialState, LinearGaussianController,
-                                         LinearGaussianDynamics, forward_pass,
-                                         sample_trajectories)
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_trainer.linear_gaussian import (InitialState, LinearGaussianDynamics,
+                                         forward_pass, sample_trajectories)
 from gps_trainer.random_systems import (random_controller, random_initial_state,
                                         random_stable_dynamics)
 

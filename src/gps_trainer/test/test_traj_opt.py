@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from gps_trainer.linear_gaussian import LinearGaussianController, forward_pass
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_trainer.linear_gaussian import forward_pass
 from gps_trainer.quadratic_cost import QuadraticCost, expected_cost
 from gps_trainer.random_systems import (random_controller, random_initial_state,
                                         random_stable_dynamics)

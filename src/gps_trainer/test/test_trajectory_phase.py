@@ -7,8 +7,8 @@ from gps_controller.layout import Layout
 from gps_trainer.costs import CostConfig, PointCostConfig, TorqueCostConfig, build_cost
 from gps_trainer.dynamics import fit_dynamics, fit_initial_state
 from gps_trainer.dynamics_prior import DynamicsPriorConfig, DynamicsPriorGMM
-from gps_trainer.linear_gaussian import (InitialState, LinearGaussianController,
-                                         sample_trajectories)
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_trainer.linear_gaussian import InitialState, sample_trajectories
 from gps_trainer.quadratic_cost import fit_quadratic_cost
 from gps_trainer.random_systems import random_stable_dynamics
 from gps_trainer.step_size import (StepSizeConfig, expected_objective, kl_epsilon,
