@@ -41,7 +41,11 @@ mkdir -p "$stamps"
 lock_hash="$(hash_of requirements.lock)"
 if [ "$(cat "$stamps/requirements" 2>/dev/null)" != "$lock_hash" ]; then
   log "installing pinned packages from requirements.lock (about a minute)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock
+  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock \
+      > "$stamps/pip.log" 2>&1; then
+    grep -v "neither a file nor a directory" "$stamps/pip.log"
+    exit 1
+  fi
   rm -f "$stamps/cmake-exports"
   echo "$lock_hash" > "$stamps/requirements"
 fi

@@ -48,6 +48,17 @@ class NIWPrior:
     n0: float
 
 
+def niw_prior_steps(gmm: GaussianMixture, points: np.ndarray, strength: float,
+                    n_points: int) -> NIWPrior:
+    """The NIW prior (module doc) for each of S steps' points (S x N x D) under `gmm`, fitted
+    to n_points points: mu0 S x D, Phi S x D x D."""
+    S, N, D = points.shape
+    resp = gmm.responsibilities(points.reshape(S * N, D))
+    mu0, Phi = gmm.moments(resp.reshape(S, N, -1).mean(axis=1))
+    n0 = strength * (n_points - 2 - D) / n_points
+    return NIWPrior(mu0, strength * Phi, strength, n0)
+
+
 def transition_points(X: np.ndarray, U: np.ndarray) -> np.ndarray:
     """(x_t, u_t, x_t+1) for every sample and t < T-1, as an (N (T-1)) x (2 dX + dU) array."""
     points = np.concatenate([X[:, :-1], U[:, :-1], X[:, 1:]], axis=2)
@@ -90,12 +101,7 @@ class DynamicsPriorGMM:
         responsibilities in one pass over the S N points."""
         if self.gmm is None:
             raise ValueError("gmm: the prior has no data yet; call update first")
-        S, N, D = points.shape
-        resp = self.gmm.responsibilities(points.reshape(S * N, D))
-        mu0, Phi = self.gmm.moments(resp.reshape(S, N, -1).mean(axis=1))
-        m = self.config.strength
-        n0 = self.config.strength * (self.n_points - 2 - D) / self.n_points
-        return NIWPrior(mu0, m * Phi, m, n0)
+        return niw_prior_steps(self.gmm, points, self.config.strength, self.n_points)
 
     def initial_state(self) -> NIWPrior:
         """Prior on x_0 from the stored x_0: empirical mean and diagonal variance, m = n0 = dX

@@ -55,10 +55,9 @@ class LocalModel:
     initial_state: InitialState
     cost: QuadraticCost
 
-    def objective(self, controller: LinearGaussianController,
-                  badmm: BadmmTerms | None = None) -> float:
+    def objective(self, controller: LinearGaussianController) -> float:
         """Expected cost of `controller` under this model (the 'Laplace' objective)."""
-        return expected_objective(controller, self.dynamics, self.initial_state, self.cost, badmm)
+        return expected_objective(controller, self.dynamics, self.initial_state, self.cost)
 
 
 @dataclass
@@ -69,6 +68,8 @@ class ConditionTrajectory:
     eta: float = 1.0
     step_mult: float = 1.0
     previous: tuple[LinearGaussianController, LocalModel] | None = None
+    sampling: LinearGaussianController | None = None
+    """The controller that produced this iteration's samples: p_prev of the KL constraint."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class TrajectoryPhase:
         self.conditions = [
             ConditionTrajectory(init_lqr_controller(x0, T, config.init_controller, layout))
             for x0 in initial_states]
+        self._sample_costs: list[float] = []
 
     @property
     def controllers(self) -> list[LinearGaussianController]:
@@ -128,39 +130,50 @@ class TrajectoryPhase:
                 fit_quadratic_cost(self.cost, mine.X, mine.U)))
         return models
 
-    def update(self, batch: SampleBatch,
-               badmm: Sequence[BadmmTerms | None] | None = None) -> list[ConditionUpdate]:
+    def update(self, batch: SampleBatch) -> list[ConditionUpdate]:
         """One trajectory step for every condition from this iteration's samples."""
+        return self.optimize(self.begin_iteration(batch))
+
+    def begin_iteration(self, batch: SampleBatch) -> list[LocalModel]:
+        """Fit the models to this iteration's samples, adapt each condition's step size, and fix
+        the sampling controllers as p_prev for the iteration's trajectory steps."""
         models = self.fit_models(batch)
         costs = self.sample_costs(batch)
-        badmm = badmm if badmm is not None else [None] * len(self.conditions)
-        for state, model, terms in zip(self.conditions, models, badmm):
+        self._sample_costs = [float(costs[batch.conditions == i].mean())
+                              for i in range(len(self.conditions))]
+        for state, model in zip(self.conditions, models):
             if state.previous is not None:
-                self._adapt_step(state, model, terms)
+                self._adapt_step(state, model)
+            state.sampling = state.controller
+        return models
+
+    def optimize(self, models: list[LocalModel],
+                 badmm: Sequence[BadmmTerms | None] | None = None) -> list[ConditionUpdate]:
+        """min E[l] (+ BADMM terms) s.t. KL(p || p_sampling) <= epsilon for every condition,
+        all dual searches batched. BADMM's inner loop calls this once per inner iteration."""
         epsilons = [kl_epsilon(self.config.step_size, c.step_mult, self.T)
                     for c in self.conditions]
         results = optimize_trajectories(
             [m.cost for m in models], [m.dynamics for m in models],
-            [m.initial_state for m in models], self.controllers, epsilons,
+            [m.initial_state for m in models], [c.sampling for c in self.conditions], epsilons,
             [c.eta for c in self.conditions], self.config.traj_opt, badmm)
         updates = []
         for i, (state, model, result) in enumerate(zip(self.conditions, models, results)):
-            state.previous = (state.controller, model)
+            state.previous = (state.sampling, model)
             state.controller, state.eta = result.controller, result.eta
             updates.append(ConditionUpdate(
-                condition=i, sample_cost=float(costs[batch.conditions == i].mean()),
+                condition=i, sample_cost=self._sample_costs[i],
                 predicted_cost=model.objective(result.controller), kl=result.kl,
                 epsilon=epsilons[i], eta=result.eta, step_mult=state.step_mult,
                 converged=result.converged))
         return updates
 
-    def _adapt_step(self, state: ConditionTrajectory, model: LocalModel,
-                    badmm: BadmmTerms | None) -> None:
+    def _adapt_step(self, state: ConditionTrajectory, model: LocalModel) -> None:
         """step_mult from predicted vs actual improvement of the last step (GPS step rule)."""
         old_controller, old_model = state.previous
-        before = old_model.objective(old_controller, badmm)
-        predicted = before - old_model.objective(state.controller, badmm)
-        actual = before - model.objective(state.controller, badmm)
+        before = old_model.objective(old_controller)
+        predicted = before - old_model.objective(state.controller)
+        actual = before - model.objective(state.controller)
         state.step_mult = update_step_mult(self.config.step_size, state.step_mult, predicted,
                                            actual)
 

@@ -32,9 +32,10 @@ from gps_controller.policies.spatial_softmax import SpatialSoftmax
 from gps_controller.typed_config import ConfigError, from_mapping, to_mapping
 
 
-def _positive_ints(owner: str, name: str, values) -> tuple[int, ...]:
+def _positive_ints(owner: str, name: str, values, allow_empty: bool = False) -> tuple[int, ...]:
     values = tuple(values)
-    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
+    bad = any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values)
+    if bad or (not values and not allow_empty):
         raise ConfigError(f"{owner}.{name}: expected positive integers, got {list(values)}")
     return values
 
@@ -126,7 +127,8 @@ class PoseRegressionConfig(VisionConfig):
 
 @dataclass(frozen=True)
 class FullStateMLPConfig:
-    """The full-state network x -> fc_units (ReLU) -> u of trajectory pre-training."""
+    """The full-state network x -> fc_units (ReLU) -> u of trajectory pre-training; no hidden
+    units make it a linear policy u = W x + b."""
 
     dim_x: int = PR2_RIGHT_ARM.dX
     fc_units: tuple[int, ...] = (40, 40)
@@ -134,7 +136,8 @@ class FullStateMLPConfig:
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        object.__setattr__(self, "fc_units", _positive_ints(owner, "fc_units", self.fc_units))
+        object.__setattr__(self, "fc_units", _positive_ints(owner, "fc_units", self.fc_units,
+                                                            allow_empty=True))
         _check_positive(owner, dim_x=self.dim_x, dim_u=self.dim_u)
 
 
