@@ -55,7 +55,8 @@ fi
 if [ ! -f "$stamps/cmake-exports" ]; then
   read -r py_include np_include < <(.venv/bin/python -c \
     "import sysconfig, numpy; print(sysconfig.get_paths()['include'], numpy.get_include())")
-  grep -rlZ --include='*.cmake' '/opt/python/cp311-cp311' .venv/share 2>/dev/null \
+  # grep finds nothing (exit 1) when the files are already repaired
+  { grep -rlZ --include='*.cmake' '/opt/python/cp311-cp311' .venv/share || true; } \
     | xargs -0 -r sed -i \
         -e "s|/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include|$np_include|g" \
         -e "s|/opt/python/cp311-cp311/include/python3.11|$py_include|g"
