@@ -5,7 +5,7 @@ trajectories. For the tuples of one time step it yields a normal-inverse-Wishart
 
     w_k = mean_n p(k | z_n),  mu_0 = sum_k w_k mu_k,
     Phi = m sum_k w_k (Sigma_k + (mu_k - mu_0)(mu_k - mu_0)^T),
-    m = strength,  n_0 = strength (N_gmm - 2 - D) / N_gmm,
+    m = strength,  n_0 = max(0, strength (N_gmm - 2 - D) / N_gmm),
 
 worth about `strength` pseudo-observations.
 """
@@ -55,7 +55,9 @@ def niw_prior_steps(gmm: GaussianMixture, points: np.ndarray, strength: float,
     S, N, D = points.shape
     resp = gmm.responsibilities(points.reshape(S * N, D))
     mu0, Phi = gmm.moments(resp.reshape(S, N, -1).mean(axis=1))
-    n0 = strength * (n_points - 2 - D) / n_points
+    # With fewer stored points than dimensions the formula turns negative; a prior never
+    # subtracts evidence, so its degrees of freedom stop at zero.
+    n0 = max(0.0, strength * (n_points - 2 - D) / n_points)
     return NIWPrior(mu0, strength * Phi, strength, n0)
 
 

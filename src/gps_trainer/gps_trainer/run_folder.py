@@ -58,20 +58,27 @@ class RunFolder:
             return []
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
 
-    def save_checkpoint(self, iteration: int, state: Any) -> Path:
+    def save_checkpoint(self, iteration: int, state: Any, keep: int | None = None) -> Path:
+        """Write the state after `iteration`; with `keep`, delete all but the newest `keep`."""
         path = self.checkpoints / f"itr_{iteration:03d}.pkl"
         _atomic_write(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        if keep is not None:
+            for _, old in self._checkpoint_files()[:-keep]:
+                old.unlink()
         return path
 
     def latest_checkpoint(self) -> tuple[int, Any] | None:
         """(iteration, state) of the newest checkpoint, or None when there is none."""
-        found = sorted((int(m.group(1)), p) for p in self.checkpoints.glob("itr_*.pkl")
-                       if (m := CHECKPOINT.search(p.name)))
+        found = self._checkpoint_files()
         if not found:
             return None
         iteration, path = found[-1]
         with path.open("rb") as f:
             return iteration, pickle.load(f)
+
+    def _checkpoint_files(self) -> list[tuple[int, Path]]:
+        return sorted((int(m.group(1)), p) for p in self.checkpoints.glob("itr_*.pkl")
+                      if (m := CHECKPOINT.search(p.name)))
 
     def truncate_metrics(self, last_iteration: int) -> None:
         """Drop metric records of iterations after `last_iteration` (written before a crash)."""

@@ -19,19 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from gps_controller.typed_config import from_mapping, load_yaml, to_mapping
+from gps_controller.typed_config import from_mapping, to_mapping
 from gps_sim.env import HangerEnv
 from gps_trainer.noise import exploration_noise
 from gps_trainer.plots import plot_training_curves
 from gps_trainer.rollout import rollout
 from gps_trainer.run_folder import RunFolder
 from gps_trainer.sample import SampleBatch
-from gps_trainer.trajectory_phase import TrajectoryPhase, TrajectoryPhaseConfig
+from gps_trainer.trajectory_phase import (TrajectoryPhase, TrajectoryPhaseConfig,
+                                         read_run_config)
 
 
 @dataclass(frozen=True)
 class TrajectoryRunConfig:
-    """A trajectory-optimisation run; conditions_file is relative to the config file."""
+    """A trajectory-optimisation run (conditions_file and phase_file relative to the config
+    file in YAML)."""
 
     seed: int = 0
     iterations: int = 15
@@ -46,11 +48,9 @@ class TrajectoryRunConfig:
 
 
 def load_config(path: str | Path, **overrides) -> TrajectoryRunConfig:
-    """The run config from YAML, conditions_file made absolute, then command-line overrides."""
-    config = load_yaml(TrajectoryRunConfig, path)
-    conditions = (Path(path).parent / config.conditions_file).resolve()
-    return replace(config, conditions_file=str(conditions),
-                   **{k: v for k, v in overrides.items() if v is not None})
+    """The run config from YAML (phase_file read in, paths absolute), then overrides."""
+    config = from_mapping(TrajectoryRunConfig, read_run_config(path))
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def train(config: TrajectoryRunConfig, run: RunFolder, resume: bool = False,

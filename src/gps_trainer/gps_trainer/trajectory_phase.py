@@ -15,9 +15,13 @@ It holds no simulator or ROS: samples in, controllers out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import yaml
+
+from gps_controller.typed_config import ConfigError
 
 from gps_controller.layout import Layout
 from gps_trainer.costs import CostConfig, build_cost
@@ -45,6 +49,25 @@ class TrajectoryPhaseConfig:
     init_controller: InitControllerConfig = field(default_factory=InitControllerConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     share_dynamics: bool = True
+
+
+def read_run_config(path: str | Path) -> dict:
+    """A run config file as a mapping, its `phase_file` (relative to it) read in as `phase` and
+    its `conditions_file` made absolute, so one phase description serves every run config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    mapping = yaml.safe_load(path.read_text()) or {}
+    if "phase_file" in mapping:
+        if "phase" in mapping:
+            raise ConfigError(f"{path}: give phase or phase_file, not both")
+        phase_path = path.parent / mapping.pop("phase_file")
+        if not phase_path.is_file():
+            raise ConfigError(f"{path}: phase_file {phase_path} not found")
+        mapping["phase"] = yaml.safe_load(phase_path.read_text()) or {}
+    if "conditions_file" in mapping:
+        mapping["conditions_file"] = str((path.parent / mapping["conditions_file"]).resolve())
+    return mapping
 
 
 @dataclass(frozen=True, eq=False)

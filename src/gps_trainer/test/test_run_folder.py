@@ -16,6 +16,14 @@ def test_checkpoints_round_trip_and_latest_wins(tmp_path):
     assert not list(run.checkpoints.glob("*.tmp"))
 
 
+def test_keep_prunes_old_checkpoints(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.create({})
+    for i in range(4):
+        run.save_checkpoint(i, {"i": i}, keep=2)
+    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["itr_002.pkl", "itr_003.pkl"]
+
+
 def test_truncate_drops_records_past_the_checkpoint(tmp_path):
     run = RunFolder(tmp_path / "r")
     run.create({})

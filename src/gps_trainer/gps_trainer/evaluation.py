@@ -1,0 +1,134 @@
+"""Evaluating a trained policy alone (paper Sec. 6, Table I): no trajectory controller, no target
+in its input, on any conditions file.
+
+For every condition, `trials` episodes of the policy's mean action (or with its noise) from the
+condition's start; the task's success test decides each trial. A few camera frames with the
+policy's learned feature points drawn on them are saved (the paper's Fig. 5/6).
+
+    python -m gps_trainer.evaluation --policy runs/x/policy.pt \
+        --conditions config/hanger_conditions.yaml --set spatial_test --trials 3 --out runs/x/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from gps_controller.policies.gaussian_policy import GaussianPolicy
+from gps_sim.env import HangerEnv
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    name: str
+    successes: int
+    trials: int
+    final_distance: float
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.trials
+
+
+def run_policy_episode(env: HangerEnv, policy: GaussianPolicy, condition: int, seed: int,
+                       noise: bool = False) -> tuple[bool, float, np.ndarray]:
+    """One episode of the policy alone; returns (success, final mean EE-target distance in m,
+    the camera frames T x H x W x 3)."""
+    rng = np.random.default_rng(seed)
+    layout = env.layout
+    x, obs = env.reset(condition, seed)
+    frames = []
+    for _ in range(env.task.episode_steps):
+        inputs = obs.config if policy.uses_images else x
+        frames.append(obs.image)
+        eps = rng.standard_normal(layout.dU) if noise else None
+        x, obs = env.step(policy.act(inputs, obs.image if policy.uses_images else None, eps))
+    points = x[layout.state_slice("ee_points_rel_target")].reshape(-1, 3)
+    return bool(env.success()), float(np.linalg.norm(points, axis=1).mean()), np.stack(frames)
+
+
+def evaluate(env: HangerEnv, policy: GaussianPolicy, trials: int, seed: int = 0,
+             noise: bool = False, frames_dir: Path | None = None, log=print
+             ) -> list[ConditionResult]:
+    """Success of `policy` on every condition of `env`, `trials` episodes each."""
+    if policy.uses_images:
+        size = tuple(policy.architecture["image_size"])
+        if size != (env.task.image_size, env.task.image_size):
+            raise ValueError(f"policy: takes {size[0]}x{size[1]} images, the environment renders "
+                             f"{env.task.image_size}x{env.task.image_size} (task.image_size)")
+    results = []
+    for condition, spec in enumerate(env.conditions):
+        wins, distances = 0, []
+        for trial in range(trials):
+            success, distance, frames = run_policy_episode(
+                env, policy, condition, seed * 10_000 + condition * 100 + trial, noise)
+            wins += success
+            distances.append(distance)
+            if frames_dir is not None and trial == 0 and policy.uses_images:
+                save_feature_point_frames(policy, frames, frames_dir / f"{spec.name}.png")
+        results.append(ConditionResult(spec.name, wins, trials, float(np.mean(distances))))
+        log(f"  {spec.name:28s} {wins}/{trials}  final distance {100 * np.mean(distances):4.1f} cm")
+    return results
+
+
+def save_feature_point_frames(policy: GaussianPolicy, frames: np.ndarray, path: Path,
+                              steps: tuple[int, ...] = (0, 33, 66, 99), scale: int = 4) -> None:
+    """Frames at `steps` side by side, enlarged, with the policy's feature points drawn."""
+    steps = tuple(t for t in steps if t < len(frames))
+    with torch.inference_mode():
+        images = torch.from_numpy(frames[list(steps)]).to(policy.device)
+        points = policy.network.vision.feature_points_pixels(images).cpu().numpy()
+    tiles = []
+    for image, pts in zip(frames[list(steps)], points):
+        big = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        for i, (col, row) in enumerate(pts):
+            hue = int(180 * i / len(pts))
+            colour = cv2.cvtColor(np.uint8([[[hue, 255, 255]]]), cv2.COLOR_HSV2RGB)[0, 0]
+            cv2.circle(big, (int(scale * col), int(scale * row)), 3,
+                       tuple(int(c) for c in colour), -1)
+        tiles.append(big)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(tiles, axis=1), cv2.COLOR_RGB2BGR))
+
+
+def summary(results: list[ConditionResult]) -> dict:
+    total = sum(r.successes for r in results)
+    trials = sum(r.trials for r in results)
+    return {"success_rate": total / trials, "successes": total, "trials": trials,
+            "conditions": {r.name: {"successes": r.successes, "trials": r.trials,
+                                    "final_distance": r.final_distance} for r in results}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", required=True, help="a policy file (GaussianPolicy.save)")
+    parser.add_argument("--conditions", default="config/hanger_conditions.yaml")
+    parser.add_argument("--set", default="train", help="condition set in the conditions file")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noise", action="store_true", help="sample the policy's noise")
+    parser.add_argument("--out", help="folder for results.json and feature-point frames")
+    args = parser.parse_args(argv)
+    policy = GaussianPolicy.load(args.policy, device="cpu")
+    env = HangerEnv.from_yaml(args.conditions, args.set, render_observations=policy.uses_images)
+    out = Path(args.out) if args.out else None
+    print(f"evaluating {args.policy} on {len(env.conditions)} conditions of {args.set!r}")
+    results = evaluate(env, policy, args.trials, args.seed, args.noise,
+                       out / "frames" if out else None)
+    report = summary(results)
+    print(f"success {report['successes']}/{report['trials']} = {100 * report['success_rate']:.1f}%")
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

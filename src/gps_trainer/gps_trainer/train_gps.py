@@ -1,0 +1,234 @@
+"""End-to-end guided policy search on the hanger task from the direct MuJoCo simulator.
+
+Stages, as in the paper (Sec. 5):
+  1. pose pre-training: the left arm moves the rack through random poses; a CNN with the
+     policy's vision layers regresses the target points; its conv layers initialise the policy;
+  2. trajectory pre-training: BADMM with the small full-state network in place of the CNN
+     (the trajectories learn the task from the full state);
+  3. end-to-end BADMM with the visuomotor CNN (images + configuration, never the target);
+  4. evaluation of the CNN policy alone on the training and the spatial-test conditions.
+Every stage writes into one run folder (config, metrics.jsonl with a `stage` per record,
+checkpoints, plots, policy.pt, evaluation results) and a killed run resumes with --resume.
+
+    python -m gps_trainer.train_gps --config config/hanger_gps_cpu.yaml --run-dir runs/gps0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gps_controller.policies.gaussian_policy import GaussianPolicy
+from gps_controller.policies.networks import (FullStateMLP, FullStateMLPConfig, VisuomotorCNN,
+                                              VisuomotorCNNConfig)
+from gps_controller.typed_config import from_mapping, to_mapping
+from gps_sim.conditions import load_conditions, load_task_config
+from gps_sim.env import HangerEnv
+from gps_trainer import pose_pretraining
+from gps_trainer.badmm import BadmmConfig, GuidedPolicySearch, PolicyData
+from gps_trainer.evaluation import evaluate, summary
+from gps_trainer.noise import exploration_noise
+from gps_trainer.plots import plot_training_curves
+from gps_trainer.policy_opt import PolicyOptConfig, PolicyOptimizer
+from gps_trainer.rollout import rollout
+from gps_trainer.run_folder import RunFolder
+from gps_trainer.sample import SampleBatch
+from gps_trainer.trajectory_phase import (TrajectoryPhase, TrajectoryPhaseConfig,
+                                         read_run_config)
+
+TRAJECTORY_PRETRAINING = "trajectory_pretraining"
+END_TO_END = "end_to_end"
+
+
+@dataclass(frozen=True)
+class GpsRunConfig:
+    """A full run (conditions_file and phase_file relative to the config file in YAML)."""
+
+    seed: int = 0
+    conditions_file: str = "hanger_conditions.yaml"
+    train_set: str = "train"
+    test_set: str = "spatial_test"
+    image_size: int = 64
+    trajectory_pretraining_iterations: int = 15
+    end_to_end_iterations: int = 4
+    evaluation_trials: int = 3
+    device: str | None = None
+    phase: TrajectoryPhaseConfig = field(default_factory=TrajectoryPhaseConfig)
+    pose_pretraining: pose_pretraining.PosePretrainingConfig = field(
+        default_factory=pose_pretraining.PosePretrainingConfig)
+    full_state_network: FullStateMLPConfig = field(default_factory=FullStateMLPConfig)
+    full_state_badmm: BadmmConfig = field(default_factory=BadmmConfig)
+    full_state_policy_opt: PolicyOptConfig = field(default_factory=PolicyOptConfig)
+    network: VisuomotorCNNConfig = field(default_factory=VisuomotorCNNConfig)
+    badmm: BadmmConfig = field(default_factory=BadmmConfig)
+    policy_opt: PolicyOptConfig = field(default_factory=PolicyOptConfig)
+
+    def __post_init__(self) -> None:
+        if tuple(self.network.image_size) != (self.image_size, self.image_size):
+            raise ValueError(f"network.image_size {list(self.network.image_size)} differs from "
+                             f"image_size {self.image_size}")
+        if self.trajectory_pretraining_iterations < 1 or self.end_to_end_iterations < 1:
+            raise ValueError("trajectory_pretraining_iterations, end_to_end_iterations: >= 1")
+
+
+def load_config(path: str | Path, **overrides) -> GpsRunConfig:
+    """The run config from YAML (phase_file read in, paths absolute), then overrides."""
+    config = from_mapping(GpsRunConfig, read_run_config(path))
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def make_env(config: GpsRunConfig, condition_set: str) -> HangerEnv:
+    task = replace(load_task_config(config.conditions_file), image_size=config.image_size)
+    return HangerEnv(load_conditions(config.conditions_file, condition_set), task)
+
+
+def new_policy(network, config: GpsRunConfig) -> GaussianPolicy:
+    torch.manual_seed(config.seed)
+    return GaussianPolicy(network, device=config.device)
+
+
+def pretrain_vision(cnn: VisuomotorCNN, config: GpsRunConfig, folder: Path, log):
+    """Stage 1: pose data (reused when the folder has it), the regressor on the policy's vision
+    layers, its conv weights copied into `cnn`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dataset_path = folder / pose_pretraining.DATASET_FILE
+    if dataset_path.is_file():
+        dataset = pose_pretraining.load_pose_dataset(dataset_path)
+    else:
+        dataset = pose_pretraining.collect_pose_data(
+            make_env(config, config.train_set), config.pose_pretraining,
+            np.random.default_rng(config.seed), log)
+        pose_pretraining.save_pose_dataset(dataset, dataset_path)
+    regressor, stats = pose_pretraining.train_pose_regressor(
+        dataset, config.pose_pretraining, vision=config.network, log=log)
+    pose_pretraining.save_pose_regressor(regressor, stats,
+                                         folder / pose_pretraining.REGRESSOR_FILE)
+    pose_pretraining.init_policy_vision(cnn, regressor)
+    return stats
+
+
+def start(config: GpsRunConfig, run: RunFolder, env: HangerEnv, log) -> dict:
+    """Stage 1 and the initial state of stage 2."""
+    rng = np.random.default_rng(config.seed)
+    x0s = [env.reset(i, seed=config.seed)[0] for i in range(len(env.conditions))]
+    phase = TrajectoryPhase(config.phase, env.layout, x0s, env.task.episode_steps, rng)
+    cnn = VisuomotorCNN(config.network)
+    started = time.perf_counter()
+    stats = pretrain_vision(cnn, config, run.path / "pose", log)
+    log(f"pose pre-training: {time.perf_counter() - started:.0f} s, target point error "
+        f"{stats.train_error_cm:.2f} cm (training poses), {stats.validation_error_cm:.2f} cm "
+        f"(held-out poses)")
+    mlp_policy = new_policy(FullStateMLP(config.full_state_network), config)
+    gps = GuidedPolicySearch(config.full_state_badmm, phase, mlp_policy,
+                             PolicyOptimizer(mlp_policy, config.full_state_policy_opt), rng)
+    return {"stage": TRAJECTORY_PRETRAINING, "gps": gps, "cnn": cnn, "rng": rng,
+            "samples": 0, "seconds": {"pose_pretraining": time.perf_counter() - started}}
+
+
+def switch_to_cnn(state: dict, config: GpsRunConfig) -> None:
+    """Stage 3 begins: the trajectories carry on, the CNN policy and fresh duals take over."""
+    old = state["gps"]
+    policy = new_policy(state["cnn"], config)
+    state["gps"] = GuidedPolicySearch(config.badmm, old.phase, policy,
+                                      PolicyOptimizer(policy, config.policy_opt), state["rng"])
+    state["stage"] = END_TO_END
+
+
+def gps_iteration(state: dict, env: HangerEnv, iteration: int, config: GpsRunConfig
+                  ) -> list[dict]:
+    """Sample every condition with its trajectory controller, then one BADMM iteration."""
+    gps, rng = state["gps"], state["rng"]
+    T, layout = env.task.episode_steps, env.layout
+    rollouts = []
+    for condition, controller in enumerate(gps.phase.controllers):
+        noise = exploration_noise(T, layout.dU, rng, config.phase.noise)
+        seed = (config.seed * 1000 + iteration) * 100 + condition
+        rollouts.append(rollout(env, lambda t, x, o, e, c=controller: c.act(t, x, e),
+                                condition, noise, seed))
+    batch = SampleBatch(tuple(r.sample for r in rollouts))
+    if gps.policy.uses_images:
+        data = PolicyData(batch.obs, np.stack([r.images for r in rollouts]))
+    else:
+        data = PolicyData(batch.X)
+    records = gps.iteration(batch, data)
+    state["samples"] += len(rollouts)
+    for record, r in zip(records, rollouts):
+        record.update(iteration=iteration, stage=state["stage"],
+                      condition_name=env.conditions[record["condition"]].name,
+                      success=r.success, final_distance=r.final_distance)
+    return records
+
+
+def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print) -> dict:
+    """Run or resume every stage; returns the evaluation summary."""
+    env = make_env(config, config.train_set)
+    checkpoint = run.latest_checkpoint() if resume else None
+    if checkpoint is not None:
+        done, state = checkpoint
+        run.truncate_metrics(done)
+        log(f"resuming {run.path} after iteration {done} ({state['stage']})")
+    else:
+        if not resume:
+            run.create(to_mapping(config))
+        done, state = -1, start(config, run, env, log)
+    total = config.trajectory_pretraining_iterations + config.end_to_end_iterations
+    for iteration in range(done + 1, total):
+        if iteration == config.trajectory_pretraining_iterations:
+            switch_to_cnn(state, config)
+        started = time.perf_counter()
+        records = gps_iteration(state, env, iteration, config)
+        seconds = time.perf_counter() - started
+        state["seconds"][state["stage"]] = state["seconds"].get(state["stage"], 0.0) + seconds
+        run.append_metrics(records)
+        run.save_checkpoint(iteration, state, keep=2)
+        plot_training_curves(run.read_metrics(), run.path / "training.png",
+                             f"guided policy search, seed {config.seed}")
+        log(f"itr {iteration:2d} {state['stage']:22s} success "
+            f"{sum(r['success'] for r in records)}/{len(records)}  "
+            f"cost {np.mean([r['sample_cost'] for r in records]):8.1f}  "
+            f"KL(p||pi) {np.mean([r['kl_policy_traj'] for r in records]):8.2f}  "
+            f"nu {np.mean([r['nu_mean'] for r in records]):.3g}  [{seconds:4.1f} s]")
+    policy = state["gps"].policy
+    policy.save(run.path / "policy.pt")
+    report = {"samples": state["samples"], "seconds": state["seconds"]}
+    for name in (config.train_set, config.test_set):
+        log(f"evaluating the CNN policy alone on {name!r}")
+        started = time.perf_counter()
+        results = evaluate(make_env(config, name), policy, config.evaluation_trials,
+                           config.seed, frames_dir=run.path / "eval" / name, log=log)
+        report[name] = summary(results)
+        report["seconds"][f"evaluation_{name}"] = time.perf_counter() - started
+    (run.path / "evaluation.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config/hanger_gps_cpu.yaml")
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    run = RunFolder(args.run_dir)
+    config = (from_mapping(GpsRunConfig, run.read_config()) if args.resume
+              else load_config(args.config, seed=args.seed))
+    report = train(config, run, resume=args.resume)
+    for name in (config.train_set, config.test_set):
+        r = report[name]
+        print(f"{name}: {r['successes']}/{r['trials']} = {100 * r['success_rate']:.1f}% "
+              f"(CNN policy alone)")
+    print(f"robot samples: {report['samples']}; seconds per stage: "
+          f"{ {k: round(v) for k, v in report['seconds'].items()} }")
+    print(f"run folder: {run.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
