@@ -1,0 +1,254 @@
+"""Pose pre-training: the left arm moves the rack through random poses, the recorded frames carry
+the rack's target points, a small CNN learns to regress them from images, and its vision layers
+initialise the policy (gps_trainer.pose_pretraining)."""
+
+import dataclasses
+import os
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from gps_controller.policies.networks import (VisionConfig, VisuomotorCNN,  # noqa: E402
+                                              VisuomotorCNNConfig)
+from gps_controller.typed_config import ConfigError  # noqa: E402
+from gps_sim.conditions import HangerCondition, HangerTaskConfig  # noqa: E402
+from gps_sim.env import HangerEnv  # noqa: E402
+from gps_trainer.pose_pretraining import (PosePretrainingConfig, collect_pose_data,  # noqa: E402
+                                          init_policy_vision, load_config, load_pose_dataset,
+                                          load_pose_regressor, main, point_error_cm,
+                                          save_pose_dataset, save_pose_regressor,
+                                          train_pose_regressor)
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
+CONDITIONS = CONFIG_DIR / "hanger_conditions.yaml"
+SIZE = 32
+SMALL_VISION = VisionConfig(image_size=(SIZE, SIZE), conv_filters=(16, 16), conv_kernels=(5, 5),
+                            conv_strides=(2, 1))
+"""Two conv layers at 32x32: trains in seconds on a CPU, still ending in feature points."""
+RIGID_TOLERANCE = 0.003
+"""m: how far a target point may sit from where the commanded rack pose puts it (settling)."""
+
+
+def quiet(_message):
+    pass
+
+
+def rotate_z(points, angle):
+    c, s = np.cos(angle), np.sin(angle)
+    return points @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]).T
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = HangerEnv.from_yaml(CONDITIONS, "train", render_observations=False)
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def tiny(env):
+    """12 poses, 2 frames each, 32x32; the environment is left at the last frame."""
+    config = PosePretrainingConfig(n_poses=12, frames_per_pose=2, image_size=SIZE)
+    return collect_pose_data(env, config, np.random.default_rng(0), log=quiet)
+
+
+@pytest.fixture(scope="module")
+def trained(env):
+    """150 poses at 32x32 and the small CNN trained on them."""
+    config = PosePretrainingConfig(n_poses=150, image_size=SIZE, sgd_steps=1000, lr=3e-3,
+                                   progress_every=500)
+    dataset = collect_pose_data(env, config, np.random.default_rng(1), log=quiet)
+    regressor, stats = train_pose_regressor(dataset, config, SMALL_VISION, log=quiet)
+    return dataset, regressor, stats
+
+
+# --- collection -------------------------------------------------------------------------------
+
+def test_collection_records_the_requested_frames(tiny):
+    assert tiny.images.shape == (24, SIZE, SIZE, 3) and tiny.images.dtype == np.uint8
+    assert tiny.targets.shape == (24, 9)
+    assert tiny.n_poses == 12
+    np.testing.assert_array_equal(tiny.pose_index, np.repeat(np.arange(12), 2))
+    assert set(tiny.grasps.tolist()) == {0, 1}
+    assert tiny.seconds > 0.0
+
+
+def test_targets_are_the_environments_target_points_at_the_recorded_frame(env, tiny):
+    np.testing.assert_array_equal(tiny.targets[-1], env.target_points().reshape(-1))
+    np.testing.assert_array_equal(tiny.images[-1], env.render(SIZE))
+
+
+def test_images_differ_between_poses(tiny):
+    first_frames = tiny.images[::2].astype(float)
+    for i in range(len(first_frames)):
+        for j in range(i + 1, len(first_frames)):
+            assert np.abs(first_frames[i] - first_frames[j]).mean() > 0.5, (i, j)
+
+
+def test_commanded_rack_poses_lie_within_the_task_ranges(env, tiny):
+    task = env.task
+    offset = np.abs(tiny.rack_positions - task.rack_nominal_position)
+    assert np.all(offset <= task.rack_position_range)
+    assert np.all(np.abs(tiny.rack_yaws) <= task.rack_yaw_range)
+
+
+def test_targets_move_rigidly_with_the_commanded_rack_pose(tiny):
+    # In the commanded rack frame (translate by -position, rotate by -yaw) the target points of
+    # every frame are the same three points.
+    points = tiny.targets.reshape(-1, 3, 3)
+    local = np.stack([rotate_z(p - c, -yaw) for p, c, yaw
+                      in zip(points, tiny.rack_positions, tiny.rack_yaws)])
+    assert np.abs(local - local[0]).max() < RIGID_TOLERANCE
+    assert np.ptp(points[:, 0], axis=0).min() > 0.05  # the poses really spread the targets
+
+
+def test_collection_is_reproducible_from_the_seed(env, tiny):
+    config = PosePretrainingConfig(n_poses=3, frames_per_pose=2, image_size=SIZE)
+    again = collect_pose_data(env, config, np.random.default_rng(0), log=quiet)
+    np.testing.assert_array_equal(again.targets, tiny.targets[:6])
+    np.testing.assert_array_equal(again.images, tiny.images[:6])
+
+
+def test_collection_gives_up_when_the_rack_range_is_out_of_reach():
+    task = HangerTaskConfig(rack_nominal_position=(2.0, 0.0, 0.0))
+    env = HangerEnv([HangerCondition("reachable", (0.75, 0.0, -0.10))], task,
+                    render_observations=False)
+    config = PosePretrainingConfig(n_poses=2, image_size=SIZE)
+    with pytest.raises(RuntimeError, match="reach"):
+        collect_pose_data(env, config, np.random.default_rng(0), log=quiet)
+    env.close()
+
+
+def test_collection_reports_progress(env):
+    messages = []
+    config = PosePretrainingConfig(n_poses=4, image_size=SIZE, progress_every=2)
+    collect_pose_data(env, config, np.random.default_rng(0), log=messages.append)
+    assert [m.split()[1] for m in messages] == ["2/4", "4/4"]
+    assert all("ms/pose" in m for m in messages)
+
+
+# --- training ---------------------------------------------------------------------------------
+
+def test_training_predicts_the_target_points_far_better_than_their_mean(trained):
+    _, _, stats = trained
+    assert stats.validation_error_cm < 0.6 * stats.baseline_validation_error_cm
+    assert stats.train_error_cm < stats.baseline_validation_error_cm
+    assert stats.n_validation == 30 and stats.n_train == 120
+
+
+def test_trained_network_predicts_metres(trained):
+    dataset, regressor, stats = trained
+    with torch.no_grad():
+        predicted = regressor(torch.as_tensor(dataset.images)).double().numpy()
+    expected = ((stats.n_train * stats.train_error_cm
+                 + stats.n_validation * stats.validation_error_cm)
+                / (stats.n_train + stats.n_validation))
+    assert point_error_cm(predicted, dataset.targets) == pytest.approx(expected, rel=1e-4)
+
+
+def test_point_error_is_the_mean_euclidean_distance_in_cm():
+    targets = np.zeros((2, 9))
+    predicted = np.zeros((2, 9))
+    predicted[0, :3] = [0.03, 0.04, 0.0]  # one point 5 cm off, five points exact
+    assert point_error_cm(predicted, targets) == pytest.approx(5.0 / 6.0)
+
+
+def test_vision_layers_must_match_the_images(trained):
+    dataset, _, _ = trained
+    config = PosePretrainingConfig(sgd_steps=1)
+    with pytest.raises(ValueError, match="images"):
+        train_pose_regressor(dataset, config, VisionConfig(image_size=(64, 64)), log=quiet)
+
+
+# --- policy initialisation --------------------------------------------------------------------
+
+def test_policy_vision_gets_the_regressors_feature_points(trained):
+    dataset, regressor, _ = trained
+    policy = VisuomotorCNN(VisuomotorCNNConfig(**SMALL_VISION.vision_fields()))
+    images = torch.as_tensor(dataset.images[:8])
+    init_policy_vision(policy, regressor)
+    with torch.no_grad():
+        theirs = regressor.vision(images).reshape(8, -1, 2)
+        ours = policy.feature_points(images)
+    torch.testing.assert_close(ours, theirs, rtol=0.0, atol=0.0)
+
+
+def test_policy_with_other_vision_layers_is_refused(trained):
+    _, regressor, _ = trained
+    policy = VisuomotorCNN(VisuomotorCNNConfig(image_size=(SIZE, SIZE)))
+    with pytest.raises(ValueError, match="vision layers differ"):
+        init_policy_vision(policy, regressor)
+
+
+# --- files ------------------------------------------------------------------------------------
+
+def test_dataset_round_trips_through_npz(tiny, tmp_path):
+    loaded = load_pose_dataset(save_pose_dataset(tiny, tmp_path / "poses.npz"))
+    for field in dataclasses.fields(tiny):
+        np.testing.assert_array_equal(getattr(loaded, field.name), getattr(tiny, field.name))
+
+
+def test_regressor_round_trips_with_weights_only_loading(trained, tmp_path):
+    dataset, regressor, stats = trained
+    path = save_pose_regressor(regressor, stats, tmp_path / "regressor.pt")
+    loaded, loaded_stats = load_pose_regressor(path)
+    images = torch.as_tensor(dataset.images[:4])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images), regressor(images), rtol=0.0, atol=0.0)
+    assert loaded.config == regressor.config
+    assert loaded_stats == stats
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.npz"):
+        load_pose_dataset(tmp_path / "nothing.npz")
+    with pytest.raises(FileNotFoundError, match="nothing.pt"):
+        load_pose_regressor(tmp_path / "nothing.pt")
+
+
+def test_command_line_collects_trains_and_then_reuses_its_folder(tmp_path, capsys):
+    args = ["--out", str(tmp_path / "run"), "--config", str(CONFIG_DIR / "pose_pretraining.yaml"),
+            "--conditions", str(CONDITIONS), "--n-poses", "5", "--image-size", str(SIZE),
+            "--sgd-steps", "5"]
+    assert main(args) == 0
+    assert (tmp_path / "run" / "pose_dataset.npz").is_file()
+    assert (tmp_path / "run" / "pose_regressor.pt").is_file()
+    assert "pose error: train" in capsys.readouterr().out
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "reusing" in out and "collected" not in out and "step" not in out
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key, value", [
+    ("n_poses", 0), ("frames_per_pose", -1), ("image_size", 0), ("settle_steps", -1),
+    ("sgd_steps", 0), ("batch_size", 0), ("lr", 0.0), ("weight_decay", -1.0),
+    ("validation_fraction", 1.0), ("validation_fraction", 0.0), ("position_tolerance", 0.0),
+])
+def test_bad_config_values_are_refused_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"pose_pretraining.{key}"):
+        PosePretrainingConfig(**{key: value})
+
+
+def test_config_file_holds_the_defaults():
+    assert load_config(CONFIG_DIR / "pose_pretraining.yaml") == PosePretrainingConfig()
+
+
+def test_config_file_keys_are_checked(tmp_path):
+    path = tmp_path / "pose.yaml"
+    path.write_text("pose_pretraining:\n  n_poses: 10\n  n_pose: 3\n")
+    with pytest.raises(ConfigError, match="n_pose"):
+        load_config(path)
+    path.write_text("pose_pretraining:\n  n_poses: 10\n")
+    assert load_config(path, seed=3) == PosePretrainingConfig(n_poses=10, seed=3)
+
+
+def test_too_few_poses_to_hold_some_out_is_an_error(tiny):
+    config = PosePretrainingConfig(validation_fraction=0.01, sgd_steps=1)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        train_pose_regressor(tiny, config, SMALL_VISION, log=quiet)
