@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Log
 from rosgraph_msgs.msg import Clock
@@ -342,3 +343,34 @@ def test_bad_parameters_stop_the_node_with_a_clear_message(params, words):
     assert done.returncode == 1
     assert words in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_the_bringup_parameter_file_starts_the_sim(tmp_path):
+    """config/hanger_nodes.yaml, as launch/hanger.launch.py passes it, gives a running sim."""
+    config_dir = Path(__file__).resolve().parents[3] / "config"
+    section = yaml.safe_load((config_dir / "hanger_nodes.yaml").read_text())["gps_sim"]
+    params = dict(section["ros__parameters"])
+    params["conditions_file"] = str(config_dir / params["conditions_file"])
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump({"gps_sim": {"ros__parameters": params}}))
+    log = (tmp_path / "sim.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "gps_sim.sim_node", "--ros-args",
+                             "--params-file", str(params_file)],
+                            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("bringup_params_probe", context=context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        states = []
+        node.create_subscription(JointState, "/joint_states", states.append, 10)
+        deadline = time.monotonic() + TIMEOUT
+        while len(states) < 3 and time.monotonic() < deadline and proc.poll() is None:
+            executor.spin_once(timeout_sec=0.1)
+        assert len(states) >= 3, (tmp_path / "sim.log").read_text()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        stop_sim(proc)
