@@ -35,3 +35,17 @@ def test_joints_stay_in_range_under_maximum_torque(nominal_env):
             limited = right.limited
             assert np.all(q[limited] >= right.ranges[limited, 0] - JOINT_LIMIT_SLACK)
             assert np.all(q[limited] <= right.ranges[limited, 1] + JOINT_LIMIT_SLACK)
+
+
+def test_with_zero_torque_the_arm_moves_as_its_dynamics_predict(nominal_env):
+    """The arm links are counterbalanced (as the PR2's springs do); the hanger is not, so with
+    zero torque the arm starts to fall under the hanger's weight: over one 50 ms control step
+    q moves by 0.5 a dt^2 with a = M^-1 (-bias), the bias being that weight's torque."""
+    x, _ = nominal_env.reset(0)
+    acceleration = np.linalg.solve(nominal_env.right_arm_mass_matrix(),
+                                   -nominal_env.right_arm_bias_torque())
+    assert np.abs(acceleration).max() > 1.0
+    x1, _ = nominal_env.step(np.zeros(len(RIGHT_ARM_JOINTS)))
+    predicted = 0.5 * acceleration * nominal_env.task.control_dt ** 2
+    moved = x1[:len(RIGHT_ARM_JOINTS)] - x[:len(RIGHT_ARM_JOINTS)]
+    np.testing.assert_allclose(moved, predicted, atol=0.1 * np.abs(predicted).max())

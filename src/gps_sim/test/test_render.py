@@ -75,3 +75,23 @@ def test_oversized_image_is_rejected(scene_env):
     scene_env.reset("plain")
     with pytest.raises(ValueError, match="offscreen buffer"):
         scene_env.render(1000)
+
+
+def test_moving_the_rack_changes_the_image(scene_env):
+    """The policy must find the rack in the image: moving it 8 cm changes what the camera sees
+    (and holding still does not)."""
+    scene_env.reset("plain")
+
+    def hold():                                    # the right arm compensates its load
+        scene_env.step(scene_env.right_arm_bias_torque())
+    for _ in range(5):
+        hold()
+    still = scene_env.render(64).astype(int)
+    hold()
+    assert np.abs(scene_env.render(64).astype(int) - still).mean() < 0.5
+    scene_env.move_rack(np.array(RACK) + np.array([0.0, 0.08, 0.0]), 0.0)
+    for _ in range(20):
+        hold()
+    moved = scene_env.render(64).astype(int)
+    changed = np.abs(moved - still).max(axis=2) > 30
+    assert changed.mean() > 0.01

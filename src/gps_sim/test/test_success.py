@@ -74,3 +74,16 @@ def test_hanging_is_reachable_under_torque_limits_for_every_training_condition(t
         x = train_env.state()
         final_error = np.abs(x[train_env.layout.state_slice("ee_points_rel_target")]).max()
         assert final_error < 0.01, condition.name
+
+
+@pytest.mark.parametrize("condition", [0, 1])
+@pytest.mark.parametrize("offset, why", [
+    ((0.0, 0.0, 0.03), "3 cm too high: the bar passes below the hook's tip"),
+    ((-0.03, 0.0, 0.0), "3 cm towards the robot: the bar lies beyond the hook's tip"),
+])
+def test_near_misses_are_not_success(nominal_env, condition, offset, why):
+    nominal_env.reset(condition)
+    solution = nominal_env.right_arm_ik(nominal_env.target_points() + np.array(offset))
+    assert solution.max_error < 1e-4
+    nominal_env.set_right_arm_state(solution.q)
+    assert not nominal_env.success(), why
