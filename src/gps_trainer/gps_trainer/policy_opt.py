@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gps_controller.policies.gaussian_policy import (GaussianPolicy, resolve_device,
-                                                     whitening_from_data)
+from gps_controller.policies.gaussian_policy import (GaussianPolicy, finite_array,
+                                                     resolve_device, whitening_from_data)
 from gps_controller.typed_config import ConfigError
 
 
@@ -278,16 +278,16 @@ class PolicyOptimizer:
         """The arguments as validated arrays (float64, images uint8); ValueError naming the
         first bad argument."""
         policy = self.policy
-        obs = _finite("obs", obs)
+        obs = finite_array("obs", obs)
         if obs.ndim != 3 or obs.shape[-1] != policy.dim_obs or 0 in obs.shape[:2]:
             raise ValueError(f"obs: expected N x T x {policy.dim_obs}, got shape {obs.shape}")
         n, t = obs.shape[:2]
         images = self._check_images(images, n, t)
         dU = policy.dim_u
-        target_mean = _finite("target_mean", target_mean, (n, t, dU))
-        target_precision = _finite("target_precision", target_precision, (n, t, dU, dU))
+        target_mean = finite_array("target_mean", target_mean, (n, t, dU))
+        target_precision = finite_array("target_precision", target_precision, (n, t, dU, dU))
         _check_positive_definite(target_precision)
-        weights = _finite("weights", weights, (n, t))
+        weights = finite_array("weights", weights, (n, t))
         if np.any(weights < 0.0):
             raise ValueError("weights: must be non-negative")
         if not weights.sum() > 0.0:
@@ -308,16 +308,6 @@ class PolicyOptimizer:
             raise ValueError(f"images: expected uint8 of shape {expected}, got "
                              f"{images.dtype} {images.shape}")
         return images
-
-
-def _finite(name: str, value, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if shape is not None and array.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        raise ValueError(f"{name}: contains NaN or inf at index {np.argwhere(bad)[0].tolist()}")
-    return array
 
 
 def _check_positive_definite(precision: np.ndarray) -> None:

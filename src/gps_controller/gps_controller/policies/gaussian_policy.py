@@ -36,13 +36,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 def whitening_from_data(obs: np.ndarray, min_scale: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension mean and standard deviation of N x dO observations; the scale is floored at
     `min_scale` so constant dimensions are not blown up."""
-    obs = _finite("obs", obs, None)
+    obs = finite_array("obs", obs, None)
     if obs.ndim != 2 or obs.shape[0] == 0:
         raise ValueError(f"obs: expected a non-empty N x dO array, got shape {obs.shape}")
     return obs.mean(axis=0), np.maximum(obs.std(axis=0), min_scale)
 
 
-def _finite(name: str, value, shape: tuple[int, ...] | None) -> np.ndarray:
+def finite_array(name: str, value, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """`value` as float64 of `shape` (any when None), or a ValueError naming `name` and the
+    first non-finite index."""
     array = np.asarray(value, dtype=np.float64)
     if shape is not None and array.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
@@ -93,7 +95,8 @@ class GaussianPolicy:
     def set_whitening(self, obs_mean, obs_scale) -> None:
         """o~ = (o - obs_mean) / obs_scale for the vector part of the observation."""
         shape = (self.dim_obs,)
-        mean, scale = _finite("obs_mean", obs_mean, shape), _finite("obs_scale", obs_scale, shape)
+        mean = finite_array("obs_mean", obs_mean, shape)
+        scale = finite_array("obs_scale", obs_scale, shape)
         if np.any(scale <= 0.0):
             raise ValueError("obs_scale: must be positive")
         self.obs_mean, self.obs_scale = mean, scale
@@ -102,7 +105,7 @@ class GaussianPolicy:
 
     def set_covariance(self, covariance) -> None:
         """Sigma (dU x dU, symmetric positive definite) and its lower Cholesky factor L."""
-        covariance = _finite("covariance", covariance, (self.dim_u, self.dim_u))
+        covariance = finite_array("covariance", covariance, (self.dim_u, self.dim_u))
         self.chol_covariance = _cholesky(covariance)
         self.covariance = covariance
 
@@ -131,7 +134,7 @@ class GaussianPolicy:
         with torch.inference_mode():
             u = self._mean(obs, images)[0]
         if noise is not None:
-            u = u + self.chol_covariance @ _finite("noise", noise, (self.dim_u,))
+            u = u + self.chol_covariance @ finite_array("noise", noise, (self.dim_u,))
         return u
 
     def _mean(self, obs: np.ndarray, images: np.ndarray | None) -> np.ndarray:
@@ -145,7 +148,7 @@ class GaussianPolicy:
         if obs.ndim != (2 if batched else 1) or obs.shape[-1] != self.dim_obs:
             raise ValueError(f"obs: expected {expected} with dO = {self.dim_obs}, "
                              f"got shape {obs.shape}")
-        return _finite("obs", obs, None)
+        return finite_array("obs", obs, None)
 
     def _check_images(self, images, batched: bool, n: int) -> np.ndarray | None:
         if not self.uses_images:
