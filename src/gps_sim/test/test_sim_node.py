@@ -353,15 +353,15 @@ def test_the_bringup_parameter_file_starts_the_sim(tmp_path):
     params["conditions_file"] = str(config_dir / params["conditions_file"])
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump({"gps_sim": {"ros__parameters": params}}))
-    log = (tmp_path / "sim.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "gps_sim.sim_node", "--ros-args",
-                             "--params-file", str(params_file)],
-                            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("bringup_params_probe", context=context)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)
+    log = (tmp_path / "sim.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "gps_sim.sim_node", "--ros-args",
+                             "--params-file", str(params_file)],
+                            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     try:
         states = []
         node.create_subscription(JointState, "/joint_states", states.append, 10)
