@@ -95,8 +95,8 @@ def new_policy(network, config: GpsRunConfig) -> GaussianPolicy:
 
 
 def pretrain_vision(cnn: VisuomotorCNN, config: GpsRunConfig, folder: Path, log):
-    """Stage 1: pose data (reused when the folder has it), the regressor on the policy's vision
-    layers, its conv weights copied into `cnn`."""
+    """Stage 1: pose data and the regressor on the policy's vision layers (each reused when
+    the folder has it), its conv weights copied into `cnn`."""
     folder.mkdir(parents=True, exist_ok=True)
     dataset_path = folder / pose_pretraining.DATASET_FILE
     if dataset_path.is_file():
@@ -106,10 +106,13 @@ def pretrain_vision(cnn: VisuomotorCNN, config: GpsRunConfig, folder: Path, log)
             make_env(config, config.train_set), config.pose_pretraining,
             np.random.default_rng(config.seed), log)
         pose_pretraining.save_pose_dataset(dataset, dataset_path)
-    regressor, stats = pose_pretraining.train_pose_regressor(
-        dataset, config.pose_pretraining, vision=config.network, log=log)
-    pose_pretraining.save_pose_regressor(regressor, stats,
-                                         folder / pose_pretraining.REGRESSOR_FILE)
+    regressor_path = folder / pose_pretraining.REGRESSOR_FILE
+    if regressor_path.is_file():
+        regressor, stats = pose_pretraining.load_pose_regressor(regressor_path)
+    else:
+        regressor, stats = pose_pretraining.train_pose_regressor(
+            dataset, config.pose_pretraining, vision=config.network, log=log)
+        pose_pretraining.save_pose_regressor(regressor, stats, regressor_path)
     pose_pretraining.init_policy_vision(cnn, regressor)
     return stats
 
