@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from gps_controller.policies.gaussian_policy import GaussianPolicy
+from gps_sim.conditions import load_conditions, load_task_config
 from gps_sim.env import HangerEnv
 
 
@@ -117,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="folder for results.json and feature-point frames")
     args = parser.parse_args(argv)
     policy = GaussianPolicy.load(args.policy, device="cpu")
-    env = HangerEnv.from_yaml(args.conditions, args.set, render_observations=policy.uses_images)
+    task = load_task_config(args.conditions)
+    if policy.uses_images:                  # render at the size the policy was trained on
+        task = replace(task, image_size=int(policy.architecture["image_size"][0]))
+    env = HangerEnv(load_conditions(args.conditions, args.set), task,
+                    render_observations=policy.uses_images)
     out = Path(args.out) if args.out else None
     print(f"evaluating {args.policy} on {len(env.conditions)} conditions of {args.set!r}")
     results = evaluate(env, policy, args.trials, args.seed, args.noise,

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from gps_controller.policies.gaussian_policy import GaussianPolicy
+from gps_trainer import evaluation
 from gps_trainer.run_folder import RunFolder
 from gps_trainer.train_gps import END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, load_config, main
 
@@ -54,6 +55,13 @@ def test_every_stage_runs_and_fills_the_run_folder(tiny, tmp_path):
     assert (run.path / "pose" / "pose_regressor.pt").is_file()
     assert (run.path / "eval" / "train" / "a.png").is_file()
     assert (run.path / "training.png").is_file()
+    conditions = tmp_path / "conditions.yaml"
+    out = tmp_path / "eval"
+    assert evaluation.main(["--policy", str(run.path / "policy.pt"), "--conditions",
+                            str(conditions), "--set", "spatial_test", "--trials", "2",
+                            "--out", str(out)]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["trials"] == 2 and set(again["conditions"]) == {"c"}
 
 
 def test_resume_finishes_a_killed_run(tiny, tmp_path):
