@@ -282,7 +282,7 @@ class PolicyOptimizer:
         if obs.ndim != 3 or obs.shape[-1] != policy.dim_obs or 0 in obs.shape[:2]:
             raise ValueError(f"obs: expected N x T x {policy.dim_obs}, got shape {obs.shape}")
         n, t = obs.shape[:2]
-        images = self._check_images(images, n, t)
+        images = self.policy.check_images(images, (n, t))
         dU = policy.dim_u
         target_mean = finite_array("target_mean", target_mean, (n, t, dU))
         target_precision = finite_array("target_precision", target_precision, (n, t, dU, dU))
@@ -293,21 +293,6 @@ class PolicyOptimizer:
         if not weights.sum() > 0.0:
             raise ValueError("weights: all zero, nothing to fit")
         return obs, images, target_mean, target_precision, weights
-
-    def _check_images(self, images, n: int, t: int) -> np.ndarray | None:
-        network = self.policy.network
-        if not self.policy.uses_images:
-            if images is not None:
-                raise ValueError(f"images: {network.kind} takes no images, got an array")
-            return None
-        if images is None:
-            raise ValueError(f"images: {network.kind} needs images, got None")
-        images = np.asarray(images)
-        expected = (n, t, *network.config.image_size, network.config.image_channels)
-        if images.dtype != np.uint8 or images.shape != expected:
-            raise ValueError(f"images: expected uint8 of shape {expected}, got "
-                             f"{images.dtype} {images.shape}")
-        return images
 
 
 def _check_positive_definite(precision: np.ndarray) -> None:

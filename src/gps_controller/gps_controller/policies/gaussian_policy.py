@@ -150,20 +150,27 @@ class GaussianPolicy:
                              f"got shape {obs.shape}")
         return finite_array("obs", obs, None)
 
-    def _check_images(self, images, batched: bool, n: int) -> np.ndarray | None:
+    def check_images(self, images, leading: tuple[int, ...]) -> np.ndarray | None:
+        """`images` as uint8 of shape leading + (H, W, C) for this network, or None for a
+        network without vision; a ValueError naming `images` otherwise."""
         if not self.uses_images:
             if images is not None:
-                raise ValueError(f"{self.network.kind} takes no images")
+                raise ValueError(f"images: {self.network.kind} takes no images")
             return None
         if images is None:
-            raise ValueError(f"{self.network.kind} needs images")
+            raise ValueError(f"images: {self.network.kind} needs images")
         images = np.asarray(images)
         h, w = self.network.config.image_size
-        c = self.network.config.image_channels
-        expected = (n, h, w, c) if batched else (h, w, c)
+        expected = (*leading, h, w, self.network.config.image_channels)
         if images.dtype != np.uint8 or images.shape != expected:
             raise ValueError(f"images: expected uint8 of shape {expected}, got "
                              f"{images.dtype} {images.shape}")
+        return images
+
+    def _check_images(self, images, batched: bool, n: int) -> np.ndarray | None:
+        images = self.check_images(images, (n,) if batched else ())
+        if images is None:
+            return None
         images = images if batched else images[None]
         return np.ascontiguousarray(images) if images.flags.writeable else images.copy()
 
