@@ -16,5 +16,7 @@ setup(
     maintainer_email="maintainers@gps-ros2.org",
     description="Policies, observation layout and the 20 Hz controller node.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "controller_node = gps_controller.controller_node:main",
+    ]},
 )

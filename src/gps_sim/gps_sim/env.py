@@ -30,6 +30,8 @@ EE_SITES = ("hook_tip", "hanger_near_end", "hanger_far_end")
 """The hook's tip and both ends of the hanger's shoulders: 30 cm apart, so matching the three
 points fixes the hanger's orientation to within a few degrees."""
 TARGET_SITES = ("target_hook_tip", "target_hanger_near_end", "target_hanger_far_end")
+TOOL_BODY = "r_gripper_tool_frame"
+"""The right gripper's tool frame: the EE points are rigid in it for a given grasp."""
 RACK_CENTRE_SITE = "rack_bar_centre"
 RACK_BODY = "rack"
 BAR_GEOM = "rack_bar"
@@ -72,6 +74,7 @@ class _SceneRuntime:
     rack_centre_site: int
     rack_body: int
     hanger_body: int
+    tool_body: int
     bar_geom: int
     grasp_sites: list[int]
     hook: HookGeometry
@@ -101,6 +104,7 @@ class _SceneRuntime:
             rack_centre_site=site(RACK_CENTRE_SITE),
             rack_body=body(RACK_BODY),
             hanger_body=body(HANGER_BODY),
+            tool_body=body(TOOL_BODY),
             bar_geom=named_id(model, mujoco.mjtObj.mjOBJ_GEOM, BAR_GEOM),
             grasp_sites=[site(n) for n in grasp_names],
             hook=HookGeometry.from_model(model),
@@ -226,6 +230,14 @@ class HangerEnv:
         """The 3 end-effector points (hook tip, hanger neck, hanger bottom), robot frame, 3 x 3."""
         data = self._require_episode()
         return self._to_robot(data.site_xpos[self._rt.ee_sites])
+
+    def ee_points_in_tool(self) -> np.ndarray:
+        """The EE points in the tool frame (TOOL_BODY), 3 x 3: what a controller needs, with the
+        arm's kinematics, to compute ee_points() from joint angles for the current grasp."""
+        data = self._require_episode()
+        tool = self._rt.tool_body
+        rotation = data.xmat[tool].reshape(3, 3)
+        return (data.site_xpos[self._rt.ee_sites] - data.xpos[tool]) @ rotation
 
     def target_points(self) -> np.ndarray:
         """The 3 target points on the rack matching the EE points when hung, robot frame, 3 x 3."""

@@ -15,7 +15,9 @@ Subscribes:
                               (robot frame torso_lift_link, rotation about z only)
 Service:
   ~/set_condition             gps_msgs/srv/SetCondition: reset to the condition named by
-                              condition.name (its pose and grasp come from the conditions file)
+                              condition.name (its pose and grasp come from the conditions file);
+                              answers with the stamp of the new episode's step 0
+  ~/check_task                gps_msgs/srv/CheckTask: the task's success test on the current state
 
 Modes (parameter `mode`):
   lockstep  after a reset the node publishes step 0; each command that arrives, valid or not,
@@ -53,7 +55,7 @@ from gps_controller.message_validation import MessageError
 from gps_controller.messages import image_to_msg
 from gps_controller.typed_config import ConfigError
 from gps_msgs.msg import TargetPose
-from gps_msgs.srv import SetCondition
+from gps_msgs.srv import CheckTask, SetCondition
 from gps_sim.conditions import HangerCondition, HangerTaskConfig
 from gps_sim.effort_command import EffortCommand
 from gps_sim.env import HangerEnv
@@ -123,6 +125,7 @@ class SimNode(Node):
                                  self._on_command, QOS_DEPTH)
         self.create_subscription(TargetPose, "/left_arm_target", self._on_target, QOS_DEPTH)
         self.create_service(SetCondition, "~/set_condition", self._on_set_condition)
+        self.create_service(CheckTask, "~/check_task", self._on_check_task)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, clock=steady)
 
         self._held: tuple[EffortCommand, float] | None = None
@@ -177,6 +180,13 @@ class SimNode(Node):
         self._held = None
         self._publish(step)
         response.success, response.message = True, f"reset to condition {name!r}"
+        response.stamp = to_time(step.stamp)
+        return response
+
+    def _on_check_task(self, request, response):
+        check = self.session.env.hang_check()
+        response.success = bool(check.success)
+        response.message = check.describe()
         return response
 
     # Output -----------------------------------------------------------------------------------

@@ -80,6 +80,12 @@ class HangCheck:
     def success(self) -> bool:
         return self.crossing and self.on_bar and self.enclosed and self.upright
 
+    def describe(self) -> str:
+        """'hung', or the failed conditions by name."""
+        failed = [name for name in ("crossing", "on_bar", "enclosed", "upright")
+                  if not getattr(self, name)]
+        return "hung" if not failed else "not hung: fails " + ", ".join(failed)
+
 
 def check_hang(hanger_pos: np.ndarray, hanger_rot: np.ndarray, hook: HookGeometry, bar: Bar,
                up: np.ndarray) -> HangCheck:

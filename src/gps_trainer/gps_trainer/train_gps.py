@@ -34,7 +34,7 @@ from gps_sim.env import HangerEnv
 from gps_trainer import pose_pretraining
 from gps_trainer.badmm import BadmmConfig, GuidedPolicySearch, PolicyData
 from gps_trainer.evaluation import evaluate, summary
-from gps_trainer.noise import exploration_noise
+from gps_controller.noise import exploration_noise
 from gps_trainer.plots import plot_training_curves
 from gps_trainer.policy_opt import PolicyOptConfig, PolicyOptimizer
 from gps_trainer.rollout import rollout

@@ -21,7 +21,7 @@ import numpy as np
 
 from gps_controller.typed_config import from_mapping, to_mapping
 from gps_sim.env import HangerEnv
-from gps_trainer.noise import exploration_noise
+from gps_controller.noise import exploration_noise
 from gps_trainer.plots import plot_training_curves
 from gps_trainer.rollout import rollout
 from gps_trainer.run_folder import RunFolder

@@ -30,7 +30,7 @@ from gps_trainer.dynamics_prior import DynamicsPriorGMM
 from gps_trainer.init_controller import InitControllerConfig, init_lqr_controller
 from gps_controller.policies.linear_gaussian import LinearGaussianController
 from gps_trainer.linear_gaussian import InitialState, LinearGaussianDynamics
-from gps_trainer.noise import NoiseConfig
+from gps_controller.noise import NoiseConfig
 from gps_trainer.quadratic_cost import QuadraticCost, fit_quadratic_cost
 from gps_trainer.sample import SampleBatch
 from gps_trainer.step_size import (StepSizeConfig, expected_objective, kl_epsilon,

@@ -6,7 +6,7 @@ import pytest
 from gps_controller.layout import PR2_RIGHT_ARM
 from gps_trainer.init_controller import (InitControllerConfig, double_integrator_dynamics,
                                          init_lqr_controller)
-from gps_trainer.noise import NoiseConfig, exploration_noise
+from gps_controller.noise import NoiseConfig, exploration_noise
 from gps_trainer.pr2 import PR2_GAINS
 
 

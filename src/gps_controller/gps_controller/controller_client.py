@@ -1,0 +1,93 @@
+"""The controller node's interface as another node uses it: push policy updates, run trials.
+
+Every call blocks the calling thread while an executor spins the node in another thread (see
+gps_controller.ros_calls); the trainer node and the tests use it the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from rclpy.action import ActionClient
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from gps_controller.messages import SampleRecord, sample_from_msg
+from gps_controller.ros_calls import CallTimeout, wait_for
+from gps_msgs.action import RunTrial
+from gps_msgs.msg import PolicyUpdate
+
+UPDATE_QOS = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
+
+
+class TrialFailed(RuntimeError):
+    """The controller refused or aborted a trial; the message says why."""
+
+    def __init__(self, message: str, record: SampleRecord | None = None) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    """What a trial runs: a policy version on a condition for T steps, with seeded noise, and the
+    condition's end-effector geometry (points in the tool frame, targets in the base frame)."""
+
+    policy_version: int
+    condition: int
+    T: int
+    ee_points_tool: np.ndarray
+    ee_targets: np.ndarray
+    noise_seed: int = 0
+    noise_scale: float = 1.0
+    noise_smooth_sigma: float = 0.0
+    noise_renormalize: bool = True
+    record_images: bool = False
+    iteration: int = 0
+    trial_id: int = 0
+    start_stamp: Time = field(default_factory=Time)
+
+    def goal(self) -> RunTrial.Goal:
+        goal = RunTrial.Goal()
+        goal.policy_version, goal.condition, goal.t = self.policy_version, self.condition, self.T
+        goal.iteration, goal.trial_id = self.iteration, self.trial_id
+        goal.noise_seed, goal.noise_scale = self.noise_seed, float(self.noise_scale)
+        goal.noise_smooth_sigma = float(self.noise_smooth_sigma)
+        goal.noise_renormalize = self.noise_renormalize
+        goal.record_images = self.record_images
+        goal.ee_points_tool = np.asarray(self.ee_points_tool, float).ravel().tolist()
+        goal.ee_targets = np.asarray(self.ee_targets, float).ravel().tolist()
+        goal.start_stamp = self.start_stamp
+        return goal
+
+
+class ControllerClient:
+    """Policy updates to `<controller>/policy_update`, trials on `<controller>/run_trial`."""
+
+    def __init__(self, node, controller: str = "/gps_controller") -> None:
+        self.node = node
+        self.update_pub = node.create_publisher(PolicyUpdate, f"{controller}/policy_update",
+                                                UPDATE_QOS)
+        self.trials = ActionClient(node, RunTrial, f"{controller}/run_trial")
+
+    def wait_until_ready(self, timeout: float) -> None:
+        if not self.trials.wait_for_server(timeout_sec=timeout):
+            raise CallTimeout(f"the controller's run_trial action is not up after {timeout} s")
+
+    def push(self, update: PolicyUpdate) -> None:
+        """Publish a policy update (the controller validates and stores it)."""
+        self.update_pub.publish(update)
+
+    def run_trial(self, request: TrialRequest, timeout: float
+                  ) -> tuple[SampleRecord, np.ndarray]:
+        """Run one trial; returns the sample and the final state, or raises TrialFailed."""
+        handle = wait_for(self.trials.send_goal_async(request.goal()), 10.0, "run_trial goal")
+        if not handle.accepted:
+            raise TrialFailed("the controller rejected the trial goal")
+        answer = wait_for(handle.get_result_async(), timeout, "run_trial result").result
+        record = sample_from_msg(answer.sample) if answer.sample.t else None
+        if not answer.success:
+            raise TrialFailed(answer.message, record)
+        return record, np.asarray(answer.final_state, float)

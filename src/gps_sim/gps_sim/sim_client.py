@@ -1,0 +1,41 @@
+"""The sim node's services as another node uses them: reset to a condition, judge the task.
+
+Blocking calls for a thread beside a spinning executor (gps_controller.ros_calls)."""
+
+from __future__ import annotations
+
+from builtin_interfaces.msg import Time
+
+from gps_controller.ros_calls import CallTimeout, wait_for
+from gps_msgs.srv import CheckTask, SetCondition
+
+
+class SimError(RuntimeError):
+    """The sim node refused a request; the message says why."""
+
+
+class SimClient:
+    """`<sim>/set_condition` and `<sim>/check_task`."""
+
+    def __init__(self, node, sim: str = "/gps_sim") -> None:
+        self.reset_client = node.create_client(SetCondition, f"{sim}/set_condition")
+        self.check_client = node.create_client(CheckTask, f"{sim}/check_task")
+
+    def wait_until_ready(self, timeout: float) -> None:
+        for client in (self.reset_client, self.check_client):
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise CallTimeout(f"service {client.srv_name} is not up after {timeout} s")
+
+    def reset(self, condition_name: str, timeout: float = 30.0) -> Time:
+        """Reset to the named condition; returns the stamp of the episode's step 0."""
+        request = SetCondition.Request()
+        request.condition.name = condition_name
+        response = wait_for(self.reset_client.call_async(request), timeout, "set_condition")
+        if not response.success:
+            raise SimError(response.message)
+        return response.stamp
+
+    def check_task(self, timeout: float = 10.0) -> tuple[bool, str]:
+        response = wait_for(self.check_client.call_async(CheckTask.Request()), timeout,
+                            "check_task")
+        return response.success, response.message
