@@ -11,7 +11,6 @@ marginals N(mu_t, S_t) come from `forward_pass`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,17 +95,16 @@ def check_compatible(controller: LinearGaussianController, dynamics: LinearGauss
 def forward_pass(controller: LinearGaussianController, dynamics: LinearGaussianDynamics,
                  initial_state: InitialState) -> TrajectoryMarginals:
     """Propagate p(x_t, u_t): mu_u = K mu_x + k, S_uu = K S_xx K^T + Sigma,
-    then mu_x' = F mu_t + f, S_x'x' = F S_t F^T + W (see state_moment_steps)."""
+    then mu_x' = F mu_t + f, S_x'x' = F S_t F^T + W (see state_moments)."""
     check_compatible(controller, dynamics, initial_state)
     T, dX, dU = controller.T, controller.dX, controller.dU
     K, k, covariance = controller.K, controller.k, controller.covariance
     mu = np.empty((T, dX + dU))
     sigma = np.empty((T, dX + dU, dX + dU))
-    steps = state_moment_steps(K[None], k[None], covariance[None], dynamics.F[None],
-                               dynamics.f[None], dynamics.covariance[None],
-                               initial_state.mu[None], initial_state.sigma[None])
-    for t, (mu_x, sigma_x) in enumerate(steps):
-        mu[t, :dX], sigma[t, :dX, :dX] = mu_x[0], sigma_x[0]
+    mu_x, sigma_x = state_moments(K[None], k[None], covariance[None], dynamics.F[None],
+                                  dynamics.f[None], dynamics.covariance[None],
+                                  initial_state.mu[None], initial_state.sigma[None])
+    mu[:, :dX], sigma[:, :dX, :dX] = mu_x[0], 0.5 * (sigma_x[0] + sigma_x[0].mT)
     mu_x, sigma_x = mu[:, :dX], sigma[:, :dX, :dX]
     K_sigma = K @ sigma_x
     mu[:, dX:] = np.einsum("tux,tx->tu", K, mu_x) + k
@@ -116,10 +114,11 @@ def forward_pass(controller: LinearGaussianController, dynamics: LinearGaussianD
     return TrajectoryMarginals(mu=mu, sigma=sigma, dX=dX)
 
 
-def state_moment_steps(K: np.ndarray, k: np.ndarray, covariance: np.ndarray, F: np.ndarray,
-                       f: np.ndarray, W: np.ndarray, mu0: np.ndarray,
-                       sigma0: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield the state marginals N(mu_t, S_t), t = 0..T-1, of B closed loops at once.
+def state_moments(K: np.ndarray, k: np.ndarray, covariance: np.ndarray, F: np.ndarray,
+                  f: np.ndarray, W: np.ndarray, mu0: np.ndarray, sigma0: np.ndarray,
+                  project: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The state marginals N(mu_t, S_t), t = 0..T-1, of B closed loops at once: mu (B x T x dX)
+    and S (B x T x dX x dX), or only R_t S_t (B x T x r x dX) for given R = `project`.
 
     Every argument has a leading batch axis: K, k, covariance (B x T x ...) of the controllers,
     F = [A B], f, W (B or 1 x T-1 x ...) of the dynamics, mu0, sigma0 (B x ...). Under
@@ -128,23 +127,39 @@ def state_moment_steps(K: np.ndarray, k: np.ndarray, covariance: np.ndarray, F: 
 
         mu_t+1 = A_cl mu_t + b,    S_t+1 = A_cl S_t A_cl^T + B Sigma B^T + W,
 
-    which equals F S_(x,u) F^T + W of the joint marginal. Only small per-step arrays are made.
+    which equals F S_(x,u) F^T + W of the joint marginal. A_cl, b and Cov w' are formed for a
+    block of steps at once (small enough to stay in cache); each step is then one product
+    A_cl [S_t mu_t], one product (A_cl S_t) A_cl^T and one sum with [Cov w' b]. S_t is not
+    re-symmetrised: its asymmetry stays at round-off, since a stable A_cl shrinks it while each
+    step adds only its own round-off.
     """
-    dX = K.shape[3]
-    drift = np.einsum("...xu,...u->...x", F[..., dX:], k[:, :-1]) + f
-    mu, sigma = mu0, sigma0
-    yield mu, sigma
-    for t in range(K.shape[1] - 1):
-        A, B = F[:, t, :, :dX], F[:, t, :, dX:]
-        closed = B @ K[:, t]
-        closed += A
-        sigma = closed @ sigma @ closed.mT
-        sigma += B @ covariance[:, t] @ B.mT
-        sigma += W[:, t]
-        sigma = sigma + sigma.mT
-        sigma *= 0.5
-        mu = (closed @ mu[:, :, None])[:, :, 0] + drift[:, t]
-        yield mu, sigma
+    B, T, _, dX = K.shape
+    block = 16
+    mu = np.empty((B, T, dX))
+    out = np.empty((B, T, dX, dX) if project is None else project.shape)
+    moments = np.empty((B, dX, dX + 1))                          # [S_t mu_t]
+    moments[..., :dX], moments[..., dX] = sigma0, mu0
+    for start in range(0, T, block):
+        steps = slice(start, min(start + block, T - 1))
+        B_t = F[:, steps, :, dX:]
+        closed = B_t @ K[:, steps]
+        closed += F[:, steps, :, :dX]
+        added = np.empty(closed.shape[:-1] + (dX + 1,))          # [Cov w' b]
+        np.matmul(B_t @ covariance[:, steps], B_t.mT, out=added[..., :dX])
+        added[..., :dX] += W[:, steps]
+        added[..., dX] = (B_t @ k[:, steps, :, None])[..., 0] + f[:, steps]
+        for t in range(start, min(start + block, T)):
+            mu[:, t] = moments[..., dX]
+            if project is None:
+                out[:, t] = moments[..., :dX]
+            else:
+                np.matmul(project[:, t], moments[..., :dX], out=out[:, t])
+            if t < T - 1:
+                propagated = closed[:, t - start] @ moments
+                np.matmul(propagated[..., :dX], closed[:, t - start].mT, out=moments[..., :dX])
+                moments[..., dX] = propagated[..., dX]
+                moments += added[:, t - start]
+    return mu, out
 
 
 def sample_trajectories(controller: LinearGaussianController, dynamics: LinearGaussianDynamics,

@@ -41,23 +41,24 @@ class NotPositiveDefiniteError(ValueError):
         self.t = t
 
 
-def homogeneous_cost(C: np.ndarray, c: np.ndarray, cc: np.ndarray, dX: int) -> np.ndarray:
+def homogeneous_cost(C: np.ndarray, c: np.ndarray, cc: np.ndarray, dX: int,
+                     out: np.ndarray | None = None) -> np.ndarray:
     """H = [[C_xx, c_x, C_xu], [c_x^T, 2 cc, c_u^T], [C_ux, c_u, C_uu]], so that
-    0.5 [x; 1; u]^T H [x; 1; u] = 0.5 z^T C z + c^T z + cc (any leading axes)."""
+    0.5 [x; 1; u]^T H [x; 1; u] = 0.5 z^T C z + c^T z + cc (any leading axes), written block by
+    block into `out` when given."""
     n = C.shape[-1]
-    order = np.r_[0:dX, n, dX:n]          # where y = [x; 1; u] takes each entry of [z; 1]
-    return _bordered(C, c, cc)[..., order[:, None], order]
-
-
-def _bordered(C: np.ndarray, c: np.ndarray, cc: np.ndarray) -> np.ndarray:
-    """[[C, c], [c^T, 2 cc]] over the trailing axes."""
-    n = C.shape[-1]
-    out = np.empty(C.shape[:-2] + (n + 1, n + 1))
-    out[..., :n, :n] = C
-    out[..., :n, n] = c
-    out[..., n, :n] = c
-    out[..., n, n] = 2.0 * cc
-    return out
+    H = np.empty(C.shape[:-2] + (n + 1, n + 1)) if out is None else out
+    x, u = slice(0, dX), slice(dX + 1, n + 1)
+    H[..., x, x] = C[..., :dX, :dX]
+    H[..., x, u] = C[..., :dX, dX:]
+    H[..., u, x] = C[..., dX:, :dX]
+    H[..., u, u] = C[..., dX:, dX:]
+    H[..., x, dX] = c[..., :dX]
+    H[..., u, dX] = c[..., dX:]
+    H[..., dX, x] = c[..., :dX]
+    H[..., dX, u] = c[..., dX:]
+    H[..., dX, dX] = 2.0 * cc
+    return H
 
 
 def homogeneous_dynamics(F: np.ndarray, f: np.ndarray) -> np.ndarray:
@@ -105,16 +106,19 @@ def lqr_backward_batch(step_cost: Callable[[int], np.ndarray],
     """
     B, T = weight.shape
     nx = dX + 1
-    Q = step_cost(T - 1)
-    dU = Q.shape[-1] - nx
+    Q = step_cost(T - 1).copy()
+    n = Q.shape[-1]
+    dU = n - nx
     gains = np.empty((B, T, dU, nx))
     precision = np.empty((B, T, dU, dU))
     inverse = np.empty((B, T, dU, dU))
+    VG = np.empty((B, nx, n))
     with np.errstate(all="ignore"):          # failed items may overflow; they are discarded
         for t in range(T - 1, -1, -1):
             if t < T - 1:
                 G = step_dynamics(t)
-                Q = G.mT @ (V @ G)
+                np.matmul(V, G, out=VG)
+                np.matmul(G.mT, VG, out=Q)
                 Q += step_cost(t)
             Q_uu = Q[:, nx:, nx:]
             np.add(Q_uu, Q_uu.mT, out=precision[:, t])
@@ -126,7 +130,8 @@ def lqr_backward_batch(step_cost: Callable[[int], np.ndarray],
             V += Q[:, :nx, :nx]
     chol, failed_step = _cholesky_last_failure(precision)
     w = weight[:, :, None, None]
-    covariance = 0.5 * w * (inverse + np.swapaxes(inverse, -1, -2))
+    covariance = inverse + inverse.mT
+    covariance *= 0.5 * w
     return BatchedControllers(gains, precision / w, covariance, chol / np.sqrt(w), failed_step)
 
 

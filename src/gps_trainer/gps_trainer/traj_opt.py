@@ -33,7 +33,7 @@ import numpy as np
 
 from gps_controller.policies.linear_gaussian import LinearGaussianController
 from gps_trainer.linear_gaussian import (InitialState, LinearGaussianDynamics,
-                                         check_compatible, state_moment_steps)
+                                         check_compatible, state_moments)
 from gps_trainer.lqr import (BatchedControllers, homogeneous_cost, homogeneous_dynamics,
                              lqr_backward_batch)
 from gps_trainer.quadratic_cost import QuadraticCost
@@ -116,50 +116,65 @@ def negative_log_likelihood(controller: LinearGaussianController) -> QuadraticCo
     return QuadraticCost(C, c, cc)
 
 
+def homogeneous_nll(controller: LinearGaussianController, out: np.ndarray) -> np.ndarray:
+    """H(-log p(u|x)) (see lqr.homogeneous_cost) written into `out` (T x n x n): with
+    J = [K k -I], so that J [x; 1; u] = Kx + k - u, it is J^T P J plus log|2 pi Sigma| in the
+    constant entry; the same quadratic as negative_log_likelihood."""
+    T, dX, dU = controller.T, controller.dX, controller.dU
+    J = np.empty((T, dU, dX + dU + 1))
+    J[..., :dX] = controller.K
+    J[..., dX] = controller.k
+    J[..., dX + 1:] = -np.eye(dU)
+    np.matmul(J.mT, controller.inv_covariance @ J, out=out)
+    out[:, dX, dX] += log_det(controller.chol_covariance) + dU * math.log(2 * math.pi)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class AugmentedCosts:
     """The augmented costs of M conditions in homogeneous form (see lqr), unnormalised:
 
         H~_t(eta) = H_l,t + eta H_prev,t,  w_t = eta + nu_t,  so that f_t = H~_t / w_t,
 
-    with H_l = H(l - u^T lambda - nu log pi) and H_prev = H(-log p_prev), stored side by side
-    (M x T x 2 x n^2) so that one product [1 eta] [H_l; H_prev] gives H~_t for a batch."""
+    with H_l = H(l - u^T lambda - nu log pi) and H_prev = H(-log p_prev), each T x M x n x n
+    (time first, so that the pass reads one contiguous block per step)."""
 
-    terms: np.ndarray
+    loss: np.ndarray
+    prev: np.ndarray
     nu: np.ndarray      # M x T
     dX: int
 
     @classmethod
     def build(cls, costs: Sequence[QuadraticCost], prevs: Sequence[LinearGaussianController],
               badmms: Sequence[BadmmTerms | None]) -> "AugmentedCosts":
-        terms, nu = [], []
-        for cost, prev, badmm in zip(costs, prevs, badmms):
-            T, dX, dU = prev.T, prev.dX, prev.dU
-            if cost.C.shape != (T, dX + dU, dX + dU):
-                raise ValueError(f"cost: expected C of shape {(T, dX + dU, dX + dU)}, "
-                                 f"got {cost.C.shape}")
-            total, weights = cost, np.zeros(T)
+        T, dX, dU = prevs[0].T, prevs[0].dX, prevs[0].dU
+        loss = np.empty((T, len(costs), dX + dU + 1, dX + dU + 1))
+        prev_terms = np.empty_like(loss)
+        nu = np.zeros((len(costs), T))
+        for i, (cost, prev, badmm) in enumerate(zip(costs, prevs, badmms)):
+            if cost.C.shape != (T, dX + dU, dX + dU) or (prev.T, prev.dX, prev.dU) != (T, dX, dU):
+                raise ValueError(f"cost, prev: expected C of shape {(T, dX + dU, dX + dU)} and "
+                                 f"(T, dX, dU) = {(T, dX, dU)}, got {cost.C.shape} and "
+                                 f"{(prev.T, prev.dX, prev.dU)}")
+            total = cost
             if badmm is not None:
-                weights = badmm.weights
+                nu[i] = badmm.weights
                 lagrange = np.concatenate([np.zeros((T, dX)), -badmm.lagrange], axis=1)
                 total = total + QuadraticCost(np.zeros_like(cost.C), lagrange, np.zeros(T))
-                total = total + negative_log_likelihood(badmm.policy).scaled(weights)
-            nll = negative_log_likelihood(prev)
-            pair = np.stack([homogeneous_cost(total.C, total.c, total.cc, dX),
-                             homogeneous_cost(nll.C, nll.c, nll.cc, dX)], axis=1)
-            terms.append(pair.reshape(T, 2, -1))
-            nu.append(weights)
-        return cls(np.stack(terms), np.stack(nu), prevs[0].dX)
+                total = total + negative_log_likelihood(badmm.policy).scaled(badmm.weights)
+            homogeneous_cost(total.C, total.c, total.cc, dX, out=loss[:, i])
+            homogeneous_nll(prev, out=prev_terms[:, i])
+        return cls(loss, prev_terms, nu, dX)
 
     def step_cost(self, items: np.ndarray | None,
                   eta: np.ndarray) -> Callable[[int], np.ndarray]:
         """t -> H~_t(eta_i) for conditions `items` (None: all), one eta each."""
-        coefficients = np.stack([np.ones_like(eta), eta], axis=1)[:, None, :]
-        n = math.isqrt(self.terms.shape[-1])
+        eta = eta[:, None, None]
 
         def cost(t: int) -> np.ndarray:
-            rows = self.terms[:, t] if items is None else self.terms[items, t]
-            return (coefficients @ rows).reshape(-1, n, n)
+            if items is None:
+                return self.loss[t] + eta * self.prev[t]
+            return self.loss[t, items] + eta * self.prev[t, items]
         return cost
 
     def weight(self, items: np.ndarray | None, eta: np.ndarray) -> np.ndarray:
@@ -210,19 +225,13 @@ class _Batch:
                                   self.costs.weight(subset, eta), self.costs.dX)
 
     def kl(self, items: np.ndarray, passes: BatchedControllers) -> np.ndarray:
-        """KL(p_new(tau) || p_prev(tau)) of each item, under p_new's state marginals, which are
-        consumed step by step (only mu_t and dK S_t are kept)."""
+        """KL(p_new(tau) || p_prev(tau)) of each item, under p_new's state marginals."""
         K, k = passes.gains[..., :-1], passes.gains[..., -1]
         K_q, k_q, P_q, log_det_q = (a[items] for a in self.prev)
         dK = K - K_q
-        mu_x = np.empty(K.shape[:2] + K.shape[3:])
-        dK_sigma_x = np.empty_like(dK)
-        steps = state_moment_steps(K, k, passes.covariance,
-                                   *(self._shared(a, items) for a in self.dynamics),
-                                   *(a[items] for a in self.x0))
-        for t, (mu, sigma) in enumerate(steps):
-            mu_x[:, t] = mu
-            np.matmul(dK[:, t], sigma, out=dK_sigma_x[:, t])
+        mu_x, dK_sigma_x = state_moments(K, k, passes.covariance,
+                                         *(self._shared(a, items) for a in self.dynamics),
+                                         *(a[items] for a in self.x0), project=dK)
         log_det_ratio = log_det_q + log_det(passes.chol_precision)    # log|S_q| - log|S_p|
         kl = expected_action_kl(dK, k - k_q, P_q, passes.covariance, log_det_ratio, mu_x,
                                 dK_sigma_x)
