@@ -8,6 +8,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
+    package_data={"gps_trainer.gui": ["static/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -20,5 +21,8 @@ setup(
     maintainer_email="maintainers@gps-ros2.org",
     description="BADMM guided policy search core and the trainer node.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "gui_node = gps_trainer.gui.gui_node:main",
+        "trainer_node = gps_trainer.trainer_node:main",
+    ]},
 )

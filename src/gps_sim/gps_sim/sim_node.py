@@ -56,7 +56,8 @@ from gps_controller.messages import image_to_msg
 from gps_controller.typed_config import ConfigError
 from gps_msgs.msg import TargetPose
 from gps_msgs.srv import CheckTask, SetCondition
-from gps_sim.conditions import HangerCondition, HangerTaskConfig
+from gps_sim.conditions import (HangerCondition, HangerTaskConfig, load_conditions,
+                                load_task_config)
 from gps_sim.effort_command import EffortCommand
 from gps_sim.env import HangerEnv
 from gps_sim.sim_messages import (CAMERA_FRAME, camera_info_msg, clock_msg, diagnostics_msg,
@@ -91,7 +92,8 @@ class SimNodeParams:
 PARAM_DESCRIPTIONS = {
     "conditions_file": "YAML file of task settings and condition sets (gps_sim.conditions); "
                        "empty: one condition 'nominal' at the task's nominal rack pose",
-    "condition_set": "which condition list of conditions_file the node offers",
+    "condition_set": "which condition lists of conditions_file the node offers (comma "
+                     "separated, e.g. 'train,spatial_test')",
     "initial_condition": "condition to start in; empty: the first of the set",
     "mode": "'lockstep': one control step per received command; "
             "'realtime': steps on a wall-clock timer every control_dt",
@@ -261,8 +263,10 @@ def _make_env(params: SimNodeParams) -> HangerEnv:
         task = HangerTaskConfig()
         return HangerEnv([HangerCondition("nominal", task.rack_nominal_position)], task,
                          render_observations=False)
-    return HangerEnv.from_yaml(params.conditions_file, params.condition_set,
-                               render_observations=False)
+    conditions = [condition for name in params.condition_set.split(",")
+                  for condition in load_conditions(params.conditions_file, name.strip())]
+    return HangerEnv(conditions, load_task_config(params.conditions_file),
+                     render_observations=False)
 
 
 def main(args=None) -> int:

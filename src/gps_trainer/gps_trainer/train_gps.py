@@ -8,7 +8,9 @@ Stages, as in the paper (Sec. 5):
   3. end-to-end BADMM with the visuomotor CNN (images + configuration, never the target);
   4. evaluation of the CNN policy alone on the training and the spatial-test conditions.
 Every stage writes into one run folder (config, metrics.jsonl with a `stage` per record,
-checkpoints, plots, policy.pt, evaluation results) and a killed run resumes with --resume.
+every sample under samples/ before it is used, checkpoints, plots, policy.pt, evaluation
+results) and a killed run resumes with --resume. The samples come from a robot
+(gps_trainer.robots): the in-process simulator here, the ROS graph in the trainer node.
 
     python -m gps_trainer.train_gps --config config/hanger_gps_cpu.yaml --run-dir runs/gps0
 """
@@ -33,12 +35,13 @@ from gps_sim.conditions import load_conditions, load_task_config
 from gps_sim.env import HangerEnv
 from gps_trainer import pose_pretraining
 from gps_trainer.badmm import BadmmConfig, GuidedPolicySearch, PolicyData
-from gps_trainer.evaluation import evaluate, summary
 from gps_controller.noise import exploration_noise
+from gps_trainer.evaluation import summary
 from gps_trainer.plots import plot_training_curves
 from gps_trainer.policy_opt import PolicyOptConfig, PolicyOptimizer
-from gps_trainer.rollout import rollout
+from gps_trainer.robots import DirectRobot, Robot
 from gps_trainer.run_folder import RunFolder
+from gps_trainer.sample_store import SampleStore
 from gps_trainer.sample import SampleBatch
 from gps_trainer.trajectory_phase import (TrajectoryPhase, TrajectoryPhaseConfig,
                                          read_run_config)
@@ -144,17 +147,22 @@ def switch_to_cnn(state: dict, config: GpsRunConfig) -> None:
     state["stage"] = END_TO_END
 
 
-def gps_iteration(state: dict, env: HangerEnv, iteration: int, config: GpsRunConfig
-                  ) -> list[dict]:
-    """Sample every condition with its trajectory controller, then one BADMM iteration."""
+def gps_iteration(state: dict, env: HangerEnv, robot: Robot, store: SampleStore,
+                  iteration: int, config: GpsRunConfig) -> list[dict]:
+    """Sample every condition with its trajectory controller (each sample stored before use;
+    one already stored by a run that was killed is taken instead), then one BADMM iteration."""
     gps, rng = state["gps"], state["rng"]
     T, layout = env.task.episode_steps, env.layout
     rollouts = []
     for condition, controller in enumerate(gps.phase.controllers):
-        noise = exploration_noise(T, layout.dU, rng, config.phase.noise)
-        seed = (config.seed * 1000 + iteration) * 100 + condition
-        rollouts.append(rollout(env, lambda t, x, o, e, c=controller: c.act(t, x, e),
-                                condition, noise, seed))
+        noise_seed = int(rng.integers(2**63))
+        stored = store.load(iteration, condition, noise_seed)
+        if stored is None:
+            noise = exploration_noise(T, layout.dU, np.random.default_rng(noise_seed),
+                                      config.phase.noise)
+            stored = robot.lg_rollout(condition, controller, noise, noise_seed, iteration)
+            store.save(iteration, stored, noise_seed)
+        rollouts.append(stored)
     batch = SampleBatch(tuple(r.sample for r in rollouts))
     if gps.policy.uses_images:
         data = PolicyData(batch.obs, np.stack([r.images for r in rollouts]))
@@ -169,9 +177,15 @@ def gps_iteration(state: dict, env: HangerEnv, iteration: int, config: GpsRunCon
     return records
 
 
-def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print) -> dict:
-    """Run or resume every stage; returns the evaluation summary."""
+def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
+          robot: Robot | None = None, on_iteration=None) -> dict:
+    """Run or resume every stage on `robot` (default: the in-process simulator); returns the
+    evaluation summary. `on_iteration(iteration, stage, records)` is called after each
+    iteration (the trainer node publishes its progress there)."""
     env = make_env(config, config.train_set)
+    if robot is None:
+        robot = DirectRobot(env, lambda name: make_env(config, name), config.seed)
+    store = SampleStore(run.path)
     checkpoint = run.latest_checkpoint() if resume else None
     if checkpoint is not None:
         done, state = checkpoint
@@ -186,7 +200,7 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print)
         if iteration == config.trajectory_pretraining_iterations:
             switch_to_cnn(state, config)
         started = time.perf_counter()
-        records = gps_iteration(state, env, iteration, config)
+        records = gps_iteration(state, env, robot, store, iteration, config)
         seconds = time.perf_counter() - started
         state["seconds"][state["stage"]] = state["seconds"].get(state["stage"], 0.0) + seconds
         run.append_metrics(records)
@@ -198,14 +212,16 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print)
             f"cost {np.mean([r['sample_cost'] for r in records]):8.1f}  "
             f"KL(p||pi) {np.mean([r['kl_policy_traj'] for r in records]):8.2f}  "
             f"nu {np.mean([r['nu_mean'] for r in records]):.3g}  [{seconds:4.1f} s]")
+        if on_iteration is not None:
+            on_iteration(iteration, state["stage"], records)
     policy = state["gps"].policy
     policy.save(run.path / "policy.pt")
     report = {"samples": state["samples"], "seconds": state["seconds"]}
     for name in (config.train_set, config.test_set):
         log(f"evaluating the CNN policy alone on {name!r}")
         started = time.perf_counter()
-        results = evaluate(make_env(config, name), policy, config.evaluation_trials,
-                           config.seed, frames_dir=run.path / "eval" / name, log=log)
+        results = robot.evaluate(policy, name, config.evaluation_trials, config.seed,
+                                 run.path / "eval" / name, log)
         report[name] = summary(results)
         report["seconds"][f"evaluation_{name}"] = time.perf_counter() - started
     (run.path / "evaluation.json").write_text(json.dumps(report, indent=2))

@@ -1,0 +1,50 @@
+"""Where the learner's samples come from: the in-process simulator, or the robot over ROS.
+
+A robot runs a linear-Gaussian controller on a condition with given exploration noise and
+returns the Rollout, and evaluates a network policy alone on a set of conditions. DirectRobot
+steps gps_sim's HangerEnv in this process; gps_trainer.ros_robot.RosRobot does the same through
+the sim (or real) robot's topics, the controller node and its RunTrial action. The learner
+(gps_trainer.train_gps) does not know which one it drives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from gps_controller.policies.gaussian_policy import GaussianPolicy
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_sim.env import HangerEnv
+from gps_trainer.evaluation import ConditionResult, evaluate
+from gps_trainer.rollout import Rollout, rollout
+
+
+class Robot(Protocol):
+    def lg_rollout(self, condition: int, controller: LinearGaussianController,
+                   noise: np.ndarray, noise_seed: int, iteration: int) -> Rollout: ...
+
+    def evaluate(self, policy: GaussianPolicy, set_name: str, trials: int, seed: int,
+                 frames_dir: Path | None, log) -> list[ConditionResult]: ...
+
+
+class DirectRobot:
+    """The training conditions' HangerEnv, stepped in this process; `make_env(set_name)` builds
+    the environment of another condition set for evaluation."""
+
+    def __init__(self, env: HangerEnv, make_env, seed: int) -> None:
+        self.env = env
+        self.make_env = make_env
+        self.seed = seed
+
+    def lg_rollout(self, condition: int, controller: LinearGaussianController,
+                   noise: np.ndarray, noise_seed: int, iteration: int) -> Rollout:
+        reset_seed = (self.seed * 1000 + iteration) * 100 + condition
+        return rollout(self.env, lambda t, x, o, e: controller.act(t, x, e), condition, noise,
+                       reset_seed)
+
+    def evaluate(self, policy: GaussianPolicy, set_name: str, trials: int, seed: int,
+                 frames_dir: Path | None, log) -> list[ConditionResult]:
+        return evaluate(self.make_env(set_name), policy, trials, seed, frames_dir=frames_dir,
+                        log=log)

@@ -1,0 +1,149 @@
+"""The learner's robot over ROS: the sim node (or a real robot's drivers) and the controller
+node, driven through their topics, services and actions.
+
+For a trial on condition c the trainer
+  1. publishes the linear-Gaussian controller (or the network policy) as a PolicyUpdate with a
+     new version to the controller node,
+  2. resets the scene to c through the sim node's set_condition (which answers with the stamp of
+     the episode's step 0),
+  3. sends RunTrial with that version, the stamp, the exploration noise's seed and smoothing and
+     the condition's end-effector geometry, and receives the recorded sample,
+  4. asks the sim node's check_task whether the hanger hangs.
+The controller draws the noise from the seed with the trainer's generator; the trainer checks
+that the sample carries exactly the noise it expects, so the trajectory update never sees a
+sample whose noise it does not know. The conditions' geometry (EE points in the tool frame per
+grasp, targets per rack pose) comes from the task description (gps_sim's model and conditions).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gps_controller.controller_client import ControllerClient, TrialFailed, TrialRequest
+from gps_controller.layout import PR2_RIGHT_ARM
+from gps_controller.messages import (linear_gaussian_to_msg, network_policy_to_msg,
+                                     policy_update_msg)
+from gps_controller.noise import NoiseConfig
+from gps_controller.policies.gaussian_policy import GaussianPolicy
+from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_sim.env import HangerEnv
+from gps_sim.sim_client import SimClient
+from gps_trainer.evaluation import ConditionResult
+from gps_trainer.rollout import Rollout
+from gps_trainer.sample import Sample
+
+NOT_HELD_RETRY_S = 5.0
+"""How long a trial is retried while the controller has not yet stored the pushed policy (the
+update travels on a topic, the trial goal on an action: either may arrive first)."""
+
+
+@dataclass(frozen=True)
+class ConditionGeometry:
+    """A condition's name and end-effector geometry as the controller needs it."""
+
+    name: str
+    ee_points_tool: np.ndarray
+    ee_targets: np.ndarray
+
+
+def condition_geometry(env: HangerEnv) -> list[ConditionGeometry]:
+    """The geometry of every condition of `env` (reset into each, read off the model)."""
+    out = []
+    for index, condition in enumerate(env.conditions):
+        env.reset(index)
+        out.append(ConditionGeometry(condition.name, env.ee_points_in_tool(),
+                                     env.target_points()))
+    return out
+
+
+class RosRobot:
+    """Trials through the controller and sim nodes (see the module docstring)."""
+
+    def __init__(self, node, geometry: dict[str, list[ConditionGeometry]], train_set: str,
+                 T: int, noise: NoiseConfig, record_images: bool, trial_timeout: float = 300.0,
+                 log=print) -> None:
+        self.controller = ControllerClient(node)
+        self.sim = SimClient(node)
+        self.geometry = geometry
+        self.train_set = train_set
+        self.T = T
+        self.noise = noise
+        self.record_images = record_images
+        self.trial_timeout = trial_timeout
+        self.log = log
+        self.version = int(time.time() * 1000)
+        self.trials = 0
+
+    def wait_until_ready(self, timeout: float) -> None:
+        self.sim.wait_until_ready(timeout)
+        self.controller.wait_until_ready(timeout)
+
+    def lg_rollout(self, condition: int, controller: LinearGaussianController,
+                   noise: np.ndarray, noise_seed: int, iteration: int) -> Rollout:
+        version = self._push(policy_update_msg(
+            self._next_version(), condition=condition, linear_gaussian=linear_gaussian_to_msg(
+                controller.K, controller.k, controller.chol_covariance)))
+        geometry = self.geometry[self.train_set][condition]
+        sample, images, success, distance = self._trial(
+            version, condition, geometry, noise_seed, 1.0, self.record_images, iteration)
+        if not np.allclose(sample.noise, noise, rtol=0.0, atol=1e-12):
+            raise RuntimeError("the controller's exploration noise differs from the trainer's "
+                               "for the same seed: their noise settings disagree")
+        return Rollout(sample, images, success, distance)
+
+    def evaluate(self, policy: GaussianPolicy, set_name: str, trials: int, seed: int,
+                 frames_dir: Path | None, log) -> list[ConditionResult]:
+        """The network policy alone (mean actions) on every condition of `set_name`."""
+        version = self._push(policy_update_msg(
+            self._next_version(), network=network_policy_to_msg(policy.to_params())))
+        results = []
+        for condition, geometry in enumerate(self.geometry[set_name]):
+            wins, distances = 0, []
+            for trial in range(trials):
+                _, _, success, distance = self._trial(version, condition, geometry,
+                                                      seed * 10_000 + trial, 0.0, False, 0)
+                wins += success
+                distances.append(distance)
+            results.append(ConditionResult(geometry.name, wins, trials,
+                                           float(np.mean(distances))))
+            log(f"  {geometry.name:28s} {wins}/{trials}  final distance "
+                f"{100 * np.mean(distances):4.1f} cm")
+        return results
+
+    def _next_version(self) -> int:
+        self.version += 1
+        return self.version
+
+    def _push(self, update) -> int:
+        self.controller.push(update)
+        return update.version
+
+    def _trial(self, version: int, condition: int, geometry: ConditionGeometry, noise_seed: int,
+               noise_scale: float, record_images: bool, iteration: int
+               ) -> tuple[Sample, np.ndarray | None, bool, float]:
+        self.trials += 1
+        smooth = self.noise.sigma if self.noise.smooth else 0.0
+        deadline = time.monotonic() + NOT_HELD_RETRY_S
+        while True:
+            stamp = self.sim.reset(geometry.name)
+            request = TrialRequest(
+                version, condition, self.T, geometry.ee_points_tool, geometry.ee_targets,
+                noise_seed=noise_seed, noise_scale=noise_scale, noise_smooth_sigma=smooth,
+                noise_renormalize=self.noise.renormalize, record_images=record_images,
+                iteration=iteration, trial_id=self.trials, start_stamp=stamp)
+            try:
+                record, final_state = self.controller.run_trial(request, self.trial_timeout)
+                break
+            except TrialFailed as exc:
+                if "is not held" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        success, _ = self.sim.check_task()
+        offsets = final_state[PR2_RIGHT_ARM.state_slice("ee_points_rel_target")].reshape(-1, 3)
+        distance = float(np.linalg.norm(offsets, axis=1).mean())
+        sample = Sample(record.X, record.U, condition, obs=record.obs_config, noise=record.noise)
+        return sample, record.images, success, distance

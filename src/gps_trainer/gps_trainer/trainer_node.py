@@ -1,0 +1,137 @@
+"""The trainer node: guided policy search (gps_trainer.train_gps) with its samples taken over ROS.
+
+Runs the stages of a run preset (pose pre-training, trajectory pre-training with the full-state
+network, end-to-end BADMM with the CNN, evaluation of the CNN alone) with the sim or real robot
+and the controller node as its robot (gps_trainer.ros_robot): for every sample it pushes the
+policy to the controller, resets the scene to the condition, runs the trial and stores the
+received sample in the run folder before using it. Killed and started again on the same run
+folder it resumes from the last checkpoint and takes the samples already stored.
+
+Parameters:
+  config_file      run preset (e.g. config/hanger_gps_cpu.yaml); ignored when resuming
+  run_dir          the run folder (resumed when it already holds a run)
+  seed             overrides the preset's seed when >= 0
+  trajectory_pretraining_iterations, end_to_end_iterations, evaluation_trials
+                   override the preset when > 0
+  trial_timeout_s  longest wait for one trial's sample
+Publishes:
+  ~/progress       gps_msgs/TrainingProgress after each iteration
+Uses:
+  /gps_controller/policy_update, /gps_controller/run_trial, /gps_sim/set_condition,
+  /gps_sim/check_task
+
+    ros2 run gps_trainer trainer_node --ros-args -p config_file:=config/hanger_gps_cpu.yaml \\
+        -p run_dir:=runs/ros_seed0
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from gps_controller.typed_config import from_mapping
+from gps_msgs.msg import TrainingProgress
+from gps_trainer import train_gps
+from gps_trainer.progress import progress_msg
+from gps_trainer.ros_robot import RosRobot, condition_geometry
+from gps_trainer.run_folder import RunFolder
+
+READY_TIMEOUT_S = 120.0
+PARAMETERS = {
+    "config_file": ("", "run preset YAML (ignored when run_dir already holds a run)"),
+    "run_dir": ("", "run folder; resumed when it holds a run"),
+    "seed": (-1, "seed of the run when >= 0 (default: the preset's)"),
+    "trajectory_pretraining_iterations": (0, "overrides the preset when > 0"),
+    "end_to_end_iterations": (0, "overrides the preset when > 0"),
+    "evaluation_trials": (0, "overrides the preset when > 0"),
+    "trial_timeout_s": (300.0, "longest wait for one trial's sample"),
+}
+
+
+class TrainerNode(Node):
+    """Parameters, the progress topic, and the learner run from `run()` beside the executor."""
+
+    def __init__(self) -> None:
+        super().__init__("gps_trainer")
+        self.values = {name: self.declare_parameter(
+            name, default, ParameterDescriptor(description=text)).value
+            for name, (default, text) in PARAMETERS.items()}
+        if not self.values["run_dir"]:
+            raise ValueError("parameter run_dir is required")
+        self.run_folder = RunFolder(self.values["run_dir"])
+        self.resume = self.run_folder.config_path.is_file()
+        self.config = self._config()
+        self._progress_pub = self.create_publisher(TrainingProgress, "~/progress", 10)
+
+    def _config(self) -> train_gps.GpsRunConfig:
+        if self.resume:
+            return from_mapping(train_gps.GpsRunConfig, self.run_folder.read_config())
+        if not self.values["config_file"]:
+            raise ValueError("parameter config_file is required for a new run")
+        overrides = {name: self.values[name] for name in (
+            "trajectory_pretraining_iterations", "end_to_end_iterations", "evaluation_trials")
+            if self.values[name] > 0}
+        if self.values["seed"] >= 0:
+            overrides["seed"] = self.values["seed"]
+        return train_gps.load_config(self.values["config_file"], **overrides)
+
+    def log(self, text: str) -> None:
+        self.get_logger().info(text)
+
+    def publish_progress(self, iteration: int, stage: str, records: list[dict]) -> None:
+        self._progress_pub.publish(progress_msg(iteration, stage, records,
+                                                self.get_clock().now().to_msg()))
+
+    def run(self) -> dict:
+        config = self.config
+        sets = (config.train_set, config.test_set)
+        geometry = {name: condition_geometry(train_gps.make_env(config, name)) for name in sets}
+        T = train_gps.make_env(config, config.train_set).task.episode_steps
+        robot = RosRobot(self, geometry, config.train_set, T, config.phase.noise,
+                         record_images=True, trial_timeout=self.values["trial_timeout_s"],
+                         log=self.log)
+        self.log(f"waiting for the sim and controller nodes (up to {READY_TIMEOUT_S:.0f} s)")
+        robot.wait_until_ready(READY_TIMEOUT_S)
+        self.log(("resuming " if self.resume else "starting ") + f"run {self.run_folder.path}")
+        return train_gps.train(config, self.run_folder, resume=self.resume, log=self.log,
+                               robot=robot, on_iteration=self.publish_progress)
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = TrainerNode()
+    except (ValueError, FileNotFoundError) as exc:
+        rclpy.logging.get_logger("gps_trainer").fatal(f"cannot start: {exc}")
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        report = node.run()
+        config = node.config
+        for name in (config.train_set, config.test_set):
+            r = report[name]
+            node.log(f"{name}: {r['successes']}/{r['trials']} = {100 * r['success_rate']:.1f}% "
+                     f"(CNN policy alone)")
+        node.log(f"robot samples: {report['samples']}; plots and metrics: "
+                 f"{node.run_folder.path}")
+        code = 0
+    except (KeyboardInterrupt, ExternalShutdownException):
+        code = 130
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
