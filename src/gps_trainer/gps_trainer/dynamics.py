@@ -48,13 +48,15 @@ def gaussian_map_fit(points: np.ndarray,
     diff = points - mu[..., None, :]
     sigma = diff.mT @ diff                                  # N S
     if prior is None:
-        sigma = sigma / N
+        sigma /= N
     else:
         gap = mu - prior.mu0
         sigma += prior.Phi
         sigma += (N * prior.m / (N + prior.m)) * (gap[..., :, None] * gap[..., None, :])
         sigma /= N + prior.n0
-    return mu, 0.5 * (sigma + sigma.mT)
+    symmetric = sigma + sigma.mT
+    symmetric *= 0.5
+    return mu, symmetric
 
 
 def fit_dynamics(X: np.ndarray, U: np.ndarray, prior: DynamicsPriorGMM | None = None,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gps_trainer.gmm import GaussianMixture, fit_gmm
+from gps_trainer.gmm import GaussianMixture, fit_gmm_responsibilities
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,14 @@ class NIWPrior:
 
 
 def niw_prior_steps(gmm: GaussianMixture, points: np.ndarray, strength: float,
-                    n_points: int) -> NIWPrior:
+                    n_points: int, responsibilities: np.ndarray | None = None) -> NIWPrior:
     """The NIW prior (module doc) for each of S steps' points (S x N x D) under `gmm`, fitted
-    to n_points points: mu0 S x D, Phi S x D x D."""
+    to n_points points: mu0 S x D, Phi S x D x D. `responsibilities` (S x N x K), when given,
+    are those of the points under `gmm`."""
     S, N, D = points.shape
-    resp = gmm.responsibilities(points.reshape(S * N, D))
-    mu0, Phi = gmm.moments(resp.reshape(S, N, -1).mean(axis=1))
+    resp = (gmm.responsibilities(points.reshape(S * N, D)).reshape(S, N, -1)
+            if responsibilities is None else responsibilities)
+    mu0, Phi = gmm.moments(resp.mean(axis=1))
     # With fewer stored points than dimensions the formula turns negative; a prior never
     # subtracts evidence, so its degrees of freedom stop at zero.
     n0 = max(0.0, strength * (n_points - 2 - D) / n_points)
@@ -68,7 +70,9 @@ def transition_points(X: np.ndarray, U: np.ndarray) -> np.ndarray:
 
 
 class DynamicsPriorGMM:
-    """Keeps the recent trajectories and the GMM over their transitions."""
+    """Keeps the recent trajectories and the GMM over their transitions, with the
+    responsibilities of those transitions from the fit's last E-step: the newest samples are
+    usually the ones the dynamics are fitted to next, and their prior then needs no E-step."""
 
     def __init__(self, config: DynamicsPriorConfig, rng: np.random.Generator) -> None:
         self.config = config
@@ -77,6 +81,7 @@ class DynamicsPriorGMM:
         self.U: np.ndarray | None = None
         self.gmm: GaussianMixture | None = None
         self.n_points = 0
+        self._responsibilities: np.ndarray | None = None
 
     def update(self, X: np.ndarray, U: np.ndarray) -> None:
         """Add trajectories (N x T x dX, N x T x dU), keep the newest, refit the GMM warm."""
@@ -89,8 +94,9 @@ class DynamicsPriorGMM:
         n_clusters = max(2, min(self.config.max_clusters,
                                 N * T // self.config.min_samples_per_cluster))
         points = transition_points(self.X, self.U)
-        self.gmm = fit_gmm(points, n_clusters, self.rng, init=self.gmm)
+        self.gmm, resp = fit_gmm_responsibilities(points, n_clusters, self.rng, init=self.gmm)
         self.n_points = points.shape[0]
+        self._responsibilities = resp.reshape(N, T - 1, -1)
 
     def evaluate(self, points: np.ndarray) -> NIWPrior:
         """NIW prior for the tuples of one time step (N x D), weighting clusters by their mean
@@ -103,7 +109,22 @@ class DynamicsPriorGMM:
         responsibilities in one pass over the S N points."""
         if self.gmm is None:
             raise ValueError("gmm: the prior has no data yet; call update first")
-        return niw_prior_steps(self.gmm, points, self.config.strength, self.n_points)
+        return niw_prior_steps(self.gmm, points, self.config.strength, self.n_points,
+                               self._stored_responsibilities(points))
+
+    def _stored_responsibilities(self, points: np.ndarray) -> np.ndarray | None:
+        """The fit's responsibilities of `points` (S x N x D) when they are the transitions of
+        the N newest stored samples, else None."""
+        S, N, _ = points.shape
+        stored_N, steps = self.X.shape[:2]
+        if S != steps - 1 or N > stored_N:
+            return None
+        X, U = self.X[-N:], self.U[-N:]
+        if not (np.array_equal(points[..., :X.shape[2]], X[:, :-1].swapaxes(0, 1))
+                and np.array_equal(points[..., X.shape[2]:-X.shape[2]], U[:, :-1].swapaxes(0, 1))
+                and np.array_equal(points[..., -X.shape[2]:], X[:, 1:].swapaxes(0, 1))):
+            return None
+        return self._responsibilities[-N:].swapaxes(0, 1)
 
     def initial_state(self) -> NIWPrior:
         """Prior on x_0 from the stored x_0: empirical mean and diagonal variance, m = n0 = dX

@@ -8,6 +8,23 @@
 The densities use the inverse Cholesky factors L_k^-1 (Sigma_k = L_k L_k^T), factored once per
 mixture for all K at once: log N(z | mu_k, Sigma_k) = -0.5 (|L_k^-1 (z - mu_k)|^2 + log|Sigma_k|
 + D log 2 pi), one matrix product per cluster over all points.
+
+EM truncates responsibilities: r_nk is set to zero where log w_k N(z_n | k) is more than
+TRUNCATION = 60 nats below the point's largest term (r_nk < e^-60 ~ 1e-26). That changes the
+mixture by far less than round-off, and it lets an iteration skip those (n, k) pairs entirely:
+
+- M-step: the covariance sums run over the points of each cluster with r_nk > 0 only (about two
+  clusters per point once EM has settled, instead of all K).
+- E-step: after the first iteration, a pair is computed only where a cheap upper bound on its
+  log-density comes within TRUNCATION of the point's best exact term. With
+  w = L_old^-1 (z - mu_old) from the previous iteration (|w|^2 = d_old, or a lower bound on it),
+  M = L_new^-1 L_old and delta = |L_new^-1 (mu_new - mu_old)|,
+
+      sqrt(d_new) = |M w - L_new^-1 (mu_new - mu_old)| >= s sqrt(d_old) - delta,
+      s = 1 / (1 + |L_old^-1 L_new - I|_F) <= 1 / |M^-1|_2 = sigma_min(M),
+
+  so the skipped pairs are exactly those the truncation would drop; the bounds only decide how
+  much work is done, never the answer.
 """
 
 from __future__ import annotations
@@ -16,6 +33,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import scipy.linalg
 from scipy.special import logsumexp
 
 
@@ -40,23 +58,32 @@ class GaussianMixture:
         return self.means.shape[0]
 
     @cached_property
-    def _whitening(self) -> tuple[np.ndarray, np.ndarray]:
+    def cholesky(self) -> np.ndarray:
+        """L_k with Sigma_k = L_k L_k^T (K x D x D)."""
+        return np.linalg.cholesky(self.covariances)
+
+    @cached_property
+    def whitening(self) -> tuple[np.ndarray, np.ndarray]:
         """L_k^-T (K x D x D) and log|Sigma_k| (K)."""
-        chol = np.linalg.cholesky(self.covariances)
+        chol = self.cholesky
         log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-        return np.linalg.inv(chol).mT.copy(), log_det
+        inverse = np.empty_like(chol)
+        for k, factor in enumerate(chol):          # triangular inverses (LAPACK trtri)
+            inverse[k] = scipy.linalg.lapack.dtrtri(factor, lower=1)[0]
+        return inverse.mT.copy(), log_det
 
     def log_joint(self, points: np.ndarray) -> np.ndarray:
         """log w_k + log N(z_n | mu_k, Sigma_k), N x K."""
-        N, D = points.shape
-        inv_chol_T, log_det = self._whitening
-        out = np.empty((N, self.n_clusters))
-        for k in range(self.n_clusters):
-            white = (points - self.means[k]) @ inv_chol_T[k]
-            out[:, k] = np.einsum("ni,ni->n", white, white)
-        out += log_det + D * np.log(2 * np.pi)
-        out *= -0.5
-        return out + np.log(self.weights)
+        shape = (points.shape[0], self.n_clusters)
+        d = np.empty(shape)
+        _fill(self, points, d, np.zeros(shape, dtype=bool), np.ones(shape, dtype=bool))
+        return self.log_density_terms(d)
+
+    def log_density_terms(self, d: np.ndarray) -> np.ndarray:
+        """log w_k - 0.5 (d_nk + log|Sigma_k| + D log 2 pi) from squared Mahalanobis distances
+        d_nk (N x K)."""
+        D = self.means.shape[1]
+        return np.log(self.weights) - 0.5 * (d + self.whitening[1] + D * np.log(2 * np.pi))
 
     def responsibilities(self, points: np.ndarray) -> np.ndarray:
         """r_nk = p(k | z_n), N x K."""
@@ -73,8 +100,14 @@ class GaussianMixture:
         diff = self.means - mu[..., None, :]                  # ... x K x D
         D = self.means.shape[1]
         sigma = (c @ self.covariances.reshape(-1, D * D)).reshape(c.shape[:-1] + (D, D))
-        sigma += (diff * c[..., None]).mT @ diff
-        return mu, 0.5 * (sigma + sigma.mT)
+        spread = (diff * c[..., None]).mT @ diff
+        sigma += spread
+        np.add(sigma, sigma.mT, out=spread)
+        spread *= 0.5
+        return mu, spread
+
+
+TRUNCATION = 60.0
 
 
 def fit_gmm(data: np.ndarray, n_clusters: int, rng: np.random.Generator,
@@ -85,6 +118,16 @@ def fit_gmm(data: np.ndarray, n_clusters: int, rng: np.random.Generator,
     Stops when the log-likelihood changes by less than tolerance (relative) or decreases.
     Clusters whose weight falls below 1e-4 / K restart at a random data point.
     """
+    return fit_gmm_responsibilities(data, n_clusters, rng, init, max_iterations, tolerance,
+                                    regularization)[0]
+
+
+def fit_gmm_responsibilities(data: np.ndarray, n_clusters: int, rng: np.random.Generator,
+                             init: GaussianMixture | None = None, max_iterations: int = 100,
+                             tolerance: float = 1e-5, regularization: float = 1e-6
+                             ) -> tuple[GaussianMixture, np.ndarray]:
+    """`fit_gmm`, also returning the (truncated) responsibilities of the data under the returned
+    mixture, N x K, which the last E-step has already computed."""
     data = np.asarray(data, dtype=float)
     if data.ndim != 2 or data.shape[0] < n_clusters:
         raise ValueError(f"data: expected at least {n_clusters} points as an (N, D) array, "
@@ -95,18 +138,69 @@ def fit_gmm(data: np.ndarray, n_clusters: int, rng: np.random.Generator,
         mixture = init
     else:
         mixture = _seed(data, n_clusters, rng, regularization)
-    previous_ll = -np.inf
+    previous_ll, previous, distances = -np.inf, None, None
     for _ in range(max_iterations):
-        log_joint = mixture.log_joint(data)
-        log_norm = logsumexp(log_joint, axis=1, keepdims=True)
+        distances = _distances(mixture, data, distances)
+        resp, log_norm = _truncated_responsibilities(mixture, *distances[1:])
         ll = float(np.sum(log_norm))
         if ll < previous_ll:
             return previous
         if abs(ll - previous_ll) <= tolerance * abs(ll):
-            return mixture
-        previous_ll, previous = ll, mixture
-        mixture = _maximise(data, np.exp(log_joint - log_norm), rng, regularization)
-    return mixture
+            return mixture, resp
+        previous_ll, previous = ll, (mixture, resp)
+        mixture = _maximise(data, resp, rng, regularization)
+    distances = _distances(mixture, data, distances)
+    return mixture, _truncated_responsibilities(mixture, *distances[1:])[0]
+
+
+def _distances(mixture: GaussianMixture, data: np.ndarray,
+               last: tuple[GaussianMixture, np.ndarray, np.ndarray] | None
+               ) -> tuple[GaussianMixture, np.ndarray, np.ndarray]:
+    """(mixture, d, exact): squared Mahalanobis distances d_nk, exact where `exact`, elsewhere
+    lower bounds for pairs the truncation drops anyway (module doc). Without the previous
+    iteration's distances every pair is computed."""
+    N, K = data.shape[0], mixture.n_clusters
+    if last is None:
+        d, exact = np.empty((N, K)), np.zeros((N, K), dtype=bool)
+        _fill(mixture, data, d, exact, np.ones((N, K), dtype=bool))
+        return mixture, d, exact
+    old, d_old, _ = last
+    chol_new = mixture.cholesky
+    inv_chol_old = old.whitening[0].mT
+    inv_chol_new = mixture.whitening[0].mT
+    s = 1.0 / (1.0 + np.linalg.norm(inv_chol_old @ chol_new - np.eye(data.shape[1]),
+                                    axis=(1, 2)))
+    delta = np.linalg.norm(np.einsum("kij,kj->ki", inv_chol_new, mixture.means - old.means),
+                           axis=1)
+    d = np.maximum(s * np.sqrt(d_old) - delta, 0.0) ** 2
+    exact = np.zeros((N, K), dtype=bool)
+    bound = mixture.log_density_terms(d)
+    first = np.zeros((N, K), dtype=bool)
+    first[np.arange(N), np.argmax(bound, axis=1)] = True
+    _fill(mixture, data, d, exact, first)
+    best = np.max(np.where(exact, mixture.log_density_terms(d), -np.inf), axis=1)
+    _fill(mixture, data, d, exact, (bound > best[:, None] - TRUNCATION) & ~exact)
+    return mixture, d, exact
+
+
+def _fill(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray, exact: np.ndarray,
+          pairs: np.ndarray) -> None:
+    """Compute d_nk = |L_k^-1 (z_n - mu_k)|^2 for the (n, k) in `pairs`, cluster by cluster."""
+    inv_chol_T = mixture.whitening[0]
+    for k in np.flatnonzero(pairs.any(axis=0)):
+        rows = np.flatnonzero(pairs[:, k])
+        white = (data[rows] - mixture.means[k]) @ inv_chol_T[k]
+        d[rows, k] = np.einsum("ni,ni->n", white, white)
+    exact |= pairs
+
+
+def _truncated_responsibilities(mixture: GaussianMixture, d: np.ndarray,
+                                exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """r_nk (zero where truncated, module doc) and log sum_k w_k N(z_n | k) from d."""
+    log_joint = np.where(exact, mixture.log_density_terms(d), -np.inf)
+    log_joint[log_joint < np.max(log_joint, axis=1, keepdims=True) - TRUNCATION] = -np.inf
+    log_norm = logsumexp(log_joint, axis=1, keepdims=True)
+    return np.exp(log_joint - log_norm), log_norm[:, 0]
 
 
 def _seed(data: np.ndarray, K: int, rng: np.random.Generator, reg: float) -> GaussianMixture:
@@ -141,8 +235,9 @@ def _maximise(data: np.ndarray, resp: np.ndarray, rng: np.random.Generator,
     means = (resp.T @ data) / mass[:, None]
     covariances = np.empty((K, D, D))
     for k in range(K):
-        diff = data - means[k]
-        np.matmul((diff * resp[:, k, None]).T, diff, out=covariances[k])
+        rows = np.flatnonzero(resp[:, k])              # truncated responsibilities are zero
+        diff = data[rows] - means[k]
+        np.matmul((diff * resp[rows, k, None]).T, diff, out=covariances[k])
     covariances = covariances / mass[:, None, None] + reg * np.eye(D)
     covariances = 0.5 * (covariances + np.swapaxes(covariances, 1, 2))
     if np.any(dead):
