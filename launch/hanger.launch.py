@@ -1,37 +1,60 @@
-"""Bringup of the hanger task: `ros2 launch gps_trainer hanger.launch.py [robot:=sim|real]`.
+"""Bringup of the hanger task: the sim (or the real robot), the controller and the trainer.
 
-robot:=sim starts the MuJoCo sim node (gps_sim) with the parameters of config/hanger_nodes.yaml;
-robot:=real starts nothing in its place, for a PR2 or Gazebo whose ros2_control already
-publishes /joint_states and the camera and takes /effort_controller/commands. The controller
-and trainer nodes join this description as they land.
+    ros2 launch gps_trainer hanger.launch.py [robot:=sim|real] [mode:=lockstep|realtime]
+        [run_dir:=runs/hanger_ros] [preset:=<run preset>]
+        [conditions:=<conditions file>] [robot_description:=<file>]
+
+robot:=sim starts the MuJoCo sim node (gps_sim); robot:=real starts nothing in its place, for a
+PR2 or Gazebo whose ros2_control publishes /joint_states and the camera and takes
+/effort_controller/commands (use mode:=realtime there). Every node reads config/hanger.yaml;
+the file names in it are passed again as absolute paths, with the launch arguments, on top.
+The trainer runs the preset into run_dir (resuming a run already there); when it exits the
+launch shuts down. Where launch_ros is not installed, `python -m gps_trainer.bringup` runs this
+same file (gps_trainer.launch_subset evaluates it) and starts the same processes.
 """
 
 from pathlib import Path
 
-import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.conditions import LaunchConfigurationEquals
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-
-def node_parameters(config_dir: Path, node: str) -> dict:
-    """The node's section of hanger_nodes.yaml, its *_file entries made absolute."""
-    section = yaml.safe_load((config_dir / "hanger_nodes.yaml").read_text())[node]
-    params = dict(section["ros__parameters"])
-    for key, value in params.items():
-        if key.endswith("_file"):
-            params[key] = str(config_dir / value)
-    return params
+from gps_sim.scene import MODEL_PATH
 
 
 def generate_launch_description() -> LaunchDescription:
     config_dir = Path(get_package_share_directory("gps_trainer")) / "config"
+    params_file = str(config_dir / "hanger.yaml")
+    mode = LaunchConfiguration("mode")
     return LaunchDescription([
         DeclareLaunchArgument("robot", default_value="sim", choices=["sim", "real"],
                               description="sim: the MuJoCo sim node; real: a PR2 or Gazebo"),
+        DeclareLaunchArgument("mode", default_value="lockstep", choices=["lockstep", "realtime"],
+                              description="lockstep with the sim; realtime on a robot"),
+        DeclareLaunchArgument("run_dir", default_value="runs/hanger_ros",
+                              description="the trainer's run folder (resumed if it holds a run)"),
+        DeclareLaunchArgument("preset", default_value=str(config_dir / "hanger_gps_cpu.yaml"),
+                              description="the trainer's run preset"),
+        DeclareLaunchArgument("conditions", default_value=str(config_dir /
+                                                              "hanger_conditions.yaml"),
+                              description="conditions file of the sim and the trainer"),
+        DeclareLaunchArgument("robot_description", default_value=str(MODEL_PATH),
+                              description="robot model (MJCF or URDF) for the kinematics"),
         Node(package="gps_sim", executable="sim_node", name="gps_sim", output="screen",
-             parameters=[node_parameters(config_dir, "gps_sim")],
+             parameters=[params_file, {
+                 "conditions_file": LaunchConfiguration("conditions"), "mode": mode}],
              condition=LaunchConfigurationEquals("robot", "sim")),
+        Node(package="gps_controller", executable="controller_node", name="gps_controller",
+             output="screen",
+             parameters=[params_file, {
+                 "robot_description": LaunchConfiguration("robot_description"), "mode": mode}]),
+        Node(package="gps_trainer", executable="trainer_node", name="gps_trainer",
+             output="screen", on_exit=Shutdown(),
+             parameters=[params_file, {
+                 "config_file": LaunchConfiguration("preset"),
+                 "conditions_file": LaunchConfiguration("conditions"),
+                 "run_dir": LaunchConfiguration("run_dir")}]),
     ])

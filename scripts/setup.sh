@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of the workspace on a fresh Debian 12 machine without ROS:
-#   1. Debian packages (compiler, cmake, Mesa EGL for MuJoCo's offscreen rendering),
+#   1. Debian packages (compiler, cmake, Mesa EGL for MuJoCo's offscreen rendering, chromium
+#      for the GUI's browser tests),
 #   2. the virtual environment .venv with the pinned packages of requirements.lock
 #      (ROS 2 Kilted wheels, colcon, numpy, scipy, torch, mujoco, opencv, pytest, ...),
 #   3. repairs of the ROS wheels' CMake exports so that custom interfaces build here,
@@ -17,7 +18,7 @@ log() { printf '[setup] %s\n' "$*"; }
 hash_of() { (cd "$root" && sha256sum "$@" | sha256sum | cut -d' ' -f1); }
 
 # 1. Debian packages ------------------------------------------------------------------------
-debs=(cmake g++ make libegl1 libgl1 libgles2 python3-venv)
+debs=(cmake g++ make libegl1 libgl1 libgles2 python3-venv chromium)
 missing=()
 for deb in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")

@@ -10,6 +10,7 @@ folder it resumes from the last checkpoint and takes the samples already stored.
 Parameters:
   config_file      run preset (e.g. config/hanger_gps_cpu.yaml); ignored when resuming
   run_dir          the run folder (resumed when it already holds a run)
+  conditions_file  overrides the preset's conditions file when not empty
   seed             overrides the preset's seed when >= 0
   trajectory_pretraining_iterations, end_to_end_iterations, evaluation_trials
                    override the preset when > 0
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
@@ -45,6 +47,8 @@ READY_TIMEOUT_S = 120.0
 PARAMETERS = {
     "config_file": ("", "run preset YAML (ignored when run_dir already holds a run)"),
     "run_dir": ("", "run folder; resumed when it holds a run"),
+    "conditions_file": ("", "conditions file (default: the preset's); the sim must offer its "
+                            "sets"),
     "seed": (-1, "seed of the run when >= 0 (default: the preset's)"),
     "trajectory_pretraining_iterations": (0, "overrides the preset when > 0"),
     "end_to_end_iterations": (0, "overrides the preset when > 0"),
@@ -76,6 +80,8 @@ class TrainerNode(Node):
         overrides = {name: self.values[name] for name in (
             "trajectory_pretraining_iterations", "end_to_end_iterations", "evaluation_trials")
             if self.values[name] > 0}
+        if self.values["conditions_file"]:
+            overrides["conditions_file"] = str(Path(self.values["conditions_file"]).resolve())
         if self.values["seed"] >= 0:
             overrides["seed"] = self.values["seed"]
         return train_gps.load_config(self.values["config_file"], **overrides)

@@ -1,0 +1,240 @@
+"""The whole training loop over the real ROS graph: sim, controller and trainer as separate
+processes talking over Fast DDS.
+
+- the project's bringup command and the launch file start the same executables with the same
+  parameter files (the launch file's Node calls, read from its syntax tree, against what the
+  bringup evaluates and would run);
+- a short run through the bringup (2 conditions, 2 iterations, 64x64 images, a tiny CNN) ends
+  with its evaluation; samples flow controller -> trainer and policy updates back; every stored
+  sample's joint states equal, step by step, a run of consecutive /joint_states the sim
+  published (no dropped or duplicated step), and its frames equal the published images;
+- a trainer killed (SIGKILL) mid-run and started again on its run folder resumes, keeps every
+  sample it had stored and runs none of their trials again; only the trial in flight at the kill,
+  whose sample the trainer never received, may run a second time.
+"""
+
+import ast
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+import yaml
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image, JointState
+
+from gps_controller.layout import RIGHT_ARM_JOINTS
+from gps_controller.messages import image_from_msg
+from gps_msgs.msg import SampleTrajectory, TrainingProgress
+from gps_trainer.bringup import command, default_launch_file
+from gps_trainer.launch_subset import load_description, resolve
+
+ROOT = Path(__file__).resolve().parents[3]
+T = 12
+
+
+def launch_nodes(path: Path) -> list[dict]:
+    """package/executable/name of every Node(...) call in the launch file, from its syntax."""
+    found = []
+    for call in ast.walk(ast.parse(path.read_text())):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Node":
+            found.append({kw.arg: kw.value.value for kw in call.keywords
+                          if kw.arg in ("package", "executable", "name")})
+    return found
+
+
+def test_bringup_starts_what_the_launch_file_describes():
+    path = default_launch_file()
+    assert path.read_text() == (ROOT / "launch" / "hanger.launch.py").read_text()
+    declared = launch_nodes(path)
+    assert {n["executable"] for n in declared} == {"sim_node", "controller_node", "trainer_node"}
+    for robot, expected in (("sim", 3), ("real", 2)):
+        specs = resolve(load_description(path), {"robot": robot})
+        assert len(specs) == expected
+        assert [(s.package, s.executable, s.name) for s in specs] == [
+            (n["package"], n["executable"], n["name"]) for n in declared
+            if robot == "sim" or n["executable"] != "sim_node"]
+        for spec in specs:
+            params_file = Path(spec.params_files[0])
+            assert params_file.name == "hanger.yaml"
+            assert spec.name in yaml.safe_load(params_file.read_text())
+            cmd = command(spec)
+            assert Path(cmd[0]).is_file() and os.access(cmd[0], os.X_OK)
+            assert ["--params-file", str(params_file)] == cmd[4:6]
+    trainer = [s for s in specs if s.executable == "trainer_node"][0]
+    assert trainer.shutdown_on_exit and trainer.params["run_dir"] == "runs/hanger_ros"
+
+
+@pytest.fixture
+def tiny_run(tmp_path):
+    """A preset of 2 conditions, T = 12, 1 + 1 iterations, 64x64 images, a tiny CNN."""
+    conditions = tmp_path / "conditions.yaml"
+    conditions.write_text(yaml.safe_dump({
+        "task": {"episode_steps": T},
+        "train": [{"name": "a", "rack_position": [0.69, -0.08, -0.15], "grasp": 0},
+                  {"name": "b", "rack_position": [0.81, 0.08, -0.05], "grasp": 1}],
+        "spatial_test": [{"name": "c", "rack_position": [0.75, 0.0, -0.10], "grasp": 0}],
+    }))
+    preset = tmp_path / "run.yaml"
+    preset.write_text(yaml.safe_dump({
+        "conditions_file": "conditions.yaml", "image_size": 64,
+        "trajectory_pretraining_iterations": 1, "end_to_end_iterations": 1,
+        "evaluation_trials": 1,
+        "pose_pretraining": {"n_poses": 6, "sgd_steps": 5, "validation_fraction": 0.34},
+        "full_state_network": {"fc_units": [8]},
+        "full_state_badmm": {"inner_iterations": 1, "initial_nu": 0.1},
+        "full_state_policy_opt": {"iterations": 5, "fc_only_calls": 0},
+        "network": {"image_size": [64, 64], "conv_filters": [4, 4, 4], "fc_units": [8]},
+        "badmm": {"inner_iterations": 1, "initial_nu": 0.1},
+        "policy_opt": {"iterations": 3, "fc_only_iterations": 3},
+    }))
+    return conditions, preset
+
+
+class GraphRecorder:
+    """A test node recording what the sim, controller and trainer publish."""
+
+    def __init__(self):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("ros_training_probe", context=self.context)
+        self.states, self.images, self.samples, self.progress = [], [], [], []
+        self.node.create_subscription(JointState, "/joint_states", self.states.append, 1000)
+        self.node.create_subscription(Image, "/head_camera/image_raw", self.images.append, 1000)
+        self.node.create_subscription(SampleTrajectory, "/gps_controller/samples",
+                                      self.samples.append, 100)
+        self.node.create_subscription(TrainingProgress, "/gps_trainer/progress",
+                                      self.progress.append, 100)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+    def arm_states(self) -> np.ndarray:
+        """Right-arm [q, qdot] of every published joint state, in arrival order."""
+        rows = []
+        for msg in list(self.states):
+            index = [list(msg.name).index(j) for j in RIGHT_ARM_JOINTS]
+            rows.append(np.concatenate([np.asarray(msg.position)[index],
+                                        np.asarray(msg.velocity)[index]]))
+        return np.array(rows)
+
+
+@pytest.fixture
+def recorder():
+    rec = GraphRecorder()
+    yield rec
+    rec.close()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args], stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            env=os.environ.copy())
+
+
+def find_run(arm_states: np.ndarray, X: np.ndarray) -> int:
+    """Index where the rows X[:, :14] appear as consecutive published states; -1 if nowhere."""
+    for start_index in np.flatnonzero(np.all(arm_states == X[0, :14], axis=1)):
+        window = arm_states[start_index:start_index + len(X)]
+        if len(window) == len(X) and np.array_equal(window, X[:, :14]):
+            return int(start_index)
+    return -1
+
+
+def test_a_short_run_through_the_bringup(tiny_run, tmp_path, recorder):
+    conditions, preset = tiny_run
+    run_dir = tmp_path / "run"
+    proc = start(["gps_trainer.bringup", f"preset:={preset}", f"conditions:={conditions}",
+                  f"run_dir:={run_dir}"], tmp_path / "bringup.log")
+    try:
+        proc.wait(timeout=400)
+    finally:
+        stop(proc)
+    log = (tmp_path / "bringup.log").read_text()
+    assert proc.returncode == 0, log[-3000:]
+    assert "spatial_test: " in log and (run_dir / "evaluation.json").is_file()
+    stored = sorted((run_dir / "samples").glob("*.npz"))
+    assert len(stored) == 2 * 2
+    assert [p.iteration for p in recorder.progress] == [0, 1]
+    arm_states = recorder.arm_states()
+    frames = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in recorder.images}
+    state_stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in recorder.states]
+    for path in stored:
+        with np.load(path) as sample:
+            X, images = sample["X"], sample["images"]
+        first = find_run(arm_states, X)
+        assert first >= 0, f"{path.name}: its states are not a run of published joint states"
+        assert np.all(np.diff([s[0] * 10**9 + s[1] for s in
+                               state_stamps[first:first + T]]) == 50_000_000)
+        for t in range(T):
+            np.testing.assert_array_equal(images[t], image_from_msg(frames[state_stamps[first + t]]))
+    lg_samples = [s for s in recorder.samples if any(s.noise)]
+    assert len(lg_samples) == len(stored)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_killed_trainer_resumes_without_losing_a_sample(tiny_run, tmp_path, recorder):
+    conditions, preset = tiny_run
+    from gps_sim.scene import MODEL_PATH
+    run_dir = tmp_path / "run"
+    nodes = [start(["gps_sim.sim_node", "--ros-args", "-p", "mode:=lockstep",
+                    "-p", f"conditions_file:={conditions}",
+                    "-p", "condition_set:=train,spatial_test", "-p", "image_size:=64"],
+                   tmp_path / "sim.log"),
+             start(["gps_controller.controller_node", "--ros-args", "-p", "mode:=lockstep",
+                    "-p", f"robot_description:={MODEL_PATH}"], tmp_path / "controller.log")]
+    trainer_args = ["gps_trainer.trainer_node", "--ros-args", "-p", f"config_file:={preset}",
+                    "-p", f"run_dir:={run_dir}", "-p", "trajectory_pretraining_iterations:=2"]
+    try:
+        trainer = start(trainer_args, tmp_path / "trainer1.log")
+        deadline = time.monotonic() + 300
+        first_sample = run_dir / "samples" / "itr_001_cond_00.npz"
+        while not first_sample.exists() and time.monotonic() < deadline:
+            assert trainer.poll() is None, (tmp_path / "trainer1.log").read_text()[-3000:]
+            time.sleep(0.02)
+        os.killpg(trainer.pid, signal.SIGKILL)
+        trainer.wait()
+        before = {p.name: digest(p) for p in (run_dir / "samples").glob("*.npz")}
+        assert "itr_001_cond_00.npz" in before
+        trials_before = len([s for s in recorder.samples if any(s.noise)])
+        trainer = start(trainer_args, tmp_path / "trainer2.log")
+        assert trainer.wait(timeout=400) == 0, (tmp_path / "trainer2.log").read_text()[-3000:]
+        log = (tmp_path / "trainer2.log").read_text()
+        assert "resuming" in log
+        after = {p.name: digest(p) for p in (run_dir / "samples").glob("*.npz")}
+        assert all(after[name] == value for name, value in before.items())
+        assert len(after) == 3 * 2
+        time.sleep(1.0)
+        trials = len([s for s in recorder.samples if any(s.noise)])
+        in_flight = trials - len(after)
+        assert in_flight in (0, 1), f"{trials} trials for {len(after)} samples ({trials_before} " \
+                                    f"before the kill)"
+    finally:
+        for proc in [*nodes, trainer]:
+            stop(proc)
