@@ -346,10 +346,11 @@ def test_bad_parameters_stop_the_node_with_a_clear_message(params, words):
 
 
 def test_the_bringup_parameter_file_starts_the_sim(tmp_path):
-    """config/hanger_nodes.yaml, as launch/hanger.launch.py passes it, gives a running sim."""
+    """config/hanger.yaml, as launch/hanger.launch.py passes it, gives a running sim (here in
+    realtime mode, which publishes without a controller)."""
     config_dir = Path(__file__).resolve().parents[3] / "config"
-    section = yaml.safe_load((config_dir / "hanger_nodes.yaml").read_text())["gps_sim"]
-    params = dict(section["ros__parameters"])
+    section = yaml.safe_load((config_dir / "hanger.yaml").read_text())["gps_sim"]
+    params = dict(section["ros__parameters"], mode="realtime")
     params["conditions_file"] = str(config_dir / params["conditions_file"])
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump({"gps_sim": {"ros__parameters": params}}))
