@@ -17,9 +17,10 @@ file:
   visible message, changes neither the target nor the file, and the node stays up;
 - one trial: with no controller the page says that no action server answers; with one it shows
   the trial's result, and the goal names the condition chosen on the page;
-- the dashboard shows each published iteration's metrics per condition, the KL per time step
-  and the latest sample's end-effector path, updates without a reload, and drops a malformed
-  message.
+- the dashboard shows each published iteration's metrics per condition (records in the format
+  of a run's metrics.jsonl, turned into TrainingProgress by the trainer's own
+  gps_trainer.progress), the KL per time step and the end-effector path of a real sample (the
+  scripted hang), updates without a reload, and drops a malformed message.
 
 Screenshots of both pages are written to the test's folder, and to $GPS_GUI_SCREENSHOT_DIR when
 it is set (docs/gui_teleop.png and docs/gui_dashboard.png come from this test).
@@ -60,6 +61,7 @@ from gps_sim import HangerEnv
 from gps_sim.conditions import HangerCondition, SceneVariation, load_conditions
 from gps_sim.scene import ROBOT_BODY, build_model
 from gps_sim.scripted_hang import scripted_hang
+from gps_trainer.progress import METRICS, progress_msg
 
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "hanger_conditions.yaml"
 CHROMIUM = "/usr/bin/chromium"
@@ -68,12 +70,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-sync"]
 START_TIMEOUT = 90.0
 UI_TIMEOUT_MS = 15_000
+expect.set_options(timeout=UI_TIMEOUT_MS)
 RACK_TOLERANCE_M = 0.005
 RACK_TOLERANCE_RAD = 0.02
 FEATURE_POINTS = np.random.default_rng(3).uniform(-0.8, 0.8, (32, 2))
 FEATURE_POINTS[0] = (-0.5, -0.5)
-METRICS = ("cost", "kl_policy_traj", "nu_mean", "eta", "epsilon", "traj_success",
-           "policy_success")
 TRAIN_NAMES = [c.name for c in load_conditions(CONFIG, "train")]
 
 
@@ -100,6 +101,12 @@ class Peer:
                                                      "/gps_controller/samples", 10)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
+
+    def heard_by_gui(self) -> bool:
+        """Whether the GUI node's subscriptions have matched this process's publishers (a
+        message published before that would be lost)."""
+        return all(pub.get_subscription_count() > 0
+                   for pub in (self.points_pub, self.progress_pub, self.sample_pub))
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -172,22 +179,24 @@ def rack_pose_from_joints(names, positions) -> tuple[np.ndarray, float]:
     return centre, math.atan2(x_axis[1], x_axis[0])
 
 
-def progress_msg(iteration: int, conditions: list[int], phase: str = "badmm",
-                 t: int = 100) -> TrainingProgress:
-    """A TrainingProgress with made-up but plausible metrics: cost falling, KL growing along
-    the episode, success from iteration 3 on for even conditions."""
-    rows, kl = [], []
+def run_records(iteration: int, conditions: list[int], t: int = 100) -> list[dict]:
+    """One iteration's metrics.jsonl records as train_gps writes them (badmm.py's keys), with
+    made-up but plausible values: cost falling, KL growing along the episode, success from
+    iteration 3 on for even conditions; no policy loss before the first policy step."""
+    records = []
     for k, index in enumerate(conditions):
-        cost = -40.0 - 6.0 * iteration - 1.5 * k
-        steps = 0.2 * np.exp(np.linspace(0.0, 5.0, t)) / (1 + iteration) * (1 + 0.3 * k)
-        success = float(iteration >= 3 and index % 2 == 0)
-        rows += [cost, float(steps.sum()), 0.01 * 2 ** min(iteration, 3), 2.5 + k,
-                 2.4 / (1 + iteration), success, success * (iteration >= 4)]
-        kl += steps.tolist()
-    msg = TrainingProgress(iteration=iteration, phase=phase, conditions=conditions,
-                           metric_names=list(METRICS), values_by_condition=rows, t=t,
-                           kl_per_step=kl)
-    return msg
+        kl = 0.2 * np.exp(np.linspace(0.0, 5.0, t)) / (1 + iteration) * (1 + 0.3 * k)
+        records.append({
+            "condition": index, "condition_name": TRAIN_NAMES[index], "iteration": iteration,
+            "stage": "end_to_end", "sample_cost": -40.0 - 6.0 * iteration - 1.5 * k,
+            "kl": 0.9, "epsilon": 2.4 / (1 + iteration), "eta": 2.5 + k, "step_mult": 1.0,
+            "kl_policy_traj": float(kl.sum()), "kl_policy_traj_per_step": kl.tolist(),
+            "nu_mean": 0.01 * 2 ** min(iteration, 3), "lagrange_norm": 0.05,
+            "policy_loss": 3.0 / (1 + iteration) if iteration else math.nan,
+            "success": iteration >= 3 and index % 2 == 0,
+            "final_distance": 0.2 / (1 + iteration),
+        })
+    return records
 
 
 def scripted_sample(iteration: int) -> SampleTrajectory:
@@ -298,10 +307,12 @@ def stack(peer, tmp_path_factory):
             assert gui.poll() is None, (folder / "gui.log").read_text()
             assert sim.poll() is None, (folder / "sim.log").read_text()
             with contextlib.suppress(OSError):
-                return get_json(url + "/api/state")["joints"] is not None
+                return (get_json(url + "/api/state")["joints"] is not None
+                        and peer.heard_by_gui())
             return False
 
-        wait_until(up, START_TIMEOUT, "the GUI node to show the sim's joint states")
+        wait_until(up, START_TIMEOUT, "the GUI node to show the sim's joint states and to "
+                                      "subscribe to this process's topics")
         yield Stack(url, conditions, folder, gui, sim)
     finally:
         if gui is not None:
@@ -343,7 +354,7 @@ def open_teleop(page, stack) -> None:
 
 def expect_message(page, text: str, ok: bool) -> None:
     message = page.locator("#message")
-    expect(message).to_contain_text(text, timeout=UI_TIMEOUT_MS)
+    expect(message).to_contain_text(text)
     expect(message).to_have_class("message ok" if ok else "message error")
 
 
@@ -501,21 +512,24 @@ def test_run_one_trial_reports_a_missing_controller_then_the_trials_result(stack
 # Dashboard -----------------------------------------------------------------------------------
 
 def test_the_dashboard_shows_training_progress_live(stack, peer, page):
-    conditions = [0, 2, 4, 6]
+    conditions = [0, 1, 4, 5]
     for iteration in range(6):
-        peer.progress_pub.publish(progress_msg(iteration, conditions))
+        peer.progress_pub.publish(progress_msg(iteration, "end_to_end",
+                                               run_records(iteration, conditions)))
     peer.sample_pub.publish(scripted_sample(iteration=5))
     page.goto(stack.url + "/dashboard")
 
     expect(page.locator("#summary")).to_have_text(
-        "iteration 5 · phase badmm · 4 conditions · 6 iterations received")
+        "iteration 5 · phase end_to_end · 4 conditions · 6 iterations received")
     rows = page.locator("#latest tbody tr")
     expect(rows).to_have_count(4)
     expect(page.locator("#latest thead th")).to_have_text(["condition", *METRICS])
-    # iteration 5, condition 4 (third row): cost -40 - 30 - 3, nu 0.08, eta 4.5, epsilon 0.4
-    kl_sum = progress_msg(5, conditions).values_by_condition[2 * len(METRICS) + 1]
+    record = run_records(5, conditions)[2]      # condition 4, the third row
+    expected = {"sample_cost": "-73", "success": "yes", "final_distance": "0.03333",
+                "kl_policy_traj": f"{record['kl_policy_traj']:.4g}", "nu_mean": "0.08",
+                "eta": "4.5", "epsilon": "0.4", "kl": "0.9", "policy_loss": "0.5"}
     expect(rows.nth(2).locator("td")).to_have_text(
-        ["4: train_far_right_high_g0", "-73", f"{kl_sum:.4g}", "0.08", "4.5", "0.4", "yes", "yes"])
+        ["4: train_far_right_high_g0", *(expected[name] for name in METRICS)])
     expect(page.locator("canvas[data-metric]")).to_have_count(len(METRICS))
     expect(page.locator("#sample-title")).to_have_text(
         "latest sample: condition 0, iteration 5, trial 0, 100 steps")
@@ -523,15 +537,15 @@ def test_the_dashboard_shows_training_progress_live(stack, peer, page):
             ".getImageData(0, 0, 420, 240).data.some((v, i) => i % 4 === 3 && v > 0)"
     assert page.evaluate(drawn, "kl-per-step") and page.evaluate(drawn, "ee-top")
 
-    peer.progress_pub.publish(progress_msg(6, conditions))
+    peer.progress_pub.publish(progress_msg(6, "end_to_end", run_records(6, conditions)))
     expect(page.locator("#summary")).to_contain_text("iteration 6 ·")
     stack.screenshot(page, "gui_dashboard.png")
 
-    malformed = progress_msg(7, conditions)
+    malformed = progress_msg(7, "end_to_end", run_records(7, conditions))
     malformed.values_by_condition = malformed.values_by_condition[:-1]
     peer.progress_pub.publish(malformed)
     wait_until(lambda: "/gps_trainer/progress" in stack.api("/api/state")["dropped"], 10,
                "the malformed progress message to be dropped")
-    expect(page.locator("#summary")).to_contain_text("iteration 6 · phase badmm · 4 conditions "
-                                                     "· 7 iterations received")
+    expect(page.locator("#summary")).to_have_text(
+        "iteration 6 · phase end_to_end · 4 conditions · 7 iterations received")
     assert stack.gui.poll() is None
