@@ -109,7 +109,7 @@ class GuiNode(Node):
             publish_target=target_pub.publish,
             reset_client=self.create_client(SetCondition, "/gps_sim/set_condition"),
             save_client=self.create_client(SaveCondition, "~/save_condition"),
-            trials=TrialRunner(self, self.live))
+            trials=TrialRunner(self, self.live, task.control_dt))
         self.backend = PageBackend(ports, self.live, str(path), self.params.condition_set,
                                    conditions, task)
 
@@ -167,12 +167,12 @@ class GuiNode(Node):
 
 
 def _guarded(node: Node, topic: str, callback):
-    """`callback` that drops a malformed message with a throttled warning instead of raising
-    into the executor (which would stop the node)."""
+    """`callback` that drops a message it cannot use with a throttled warning instead of
+    raising into the executor, which would stop the node."""
     def guarded(msg) -> None:
         try:
             callback(msg)
-        except (MessageError, ValueError) as exc:
+        except Exception as exc:             # noqa: BLE001 - no message may stop the node
             node.live.note_dropped(topic, str(exc))
             node.get_logger().warning(f"dropped a message on {topic}: {exc}",
                                       throttle_duration_sec=LOG_THROTTLE_S)

@@ -1,10 +1,12 @@
 """One trial of the current policy through the controller's RunTrial action: the goal goes out
 from a web-server thread, the controller's answers come back on the node's executor and are
-written to LiveState.trial, which the page polls. One trial at a time."""
+written to LiveState.trial, which the page polls. One trial at a time; a trial whose result
+has not come within its deadline (the controller died) no longer blocks the next one."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
@@ -15,23 +17,28 @@ from gps_trainer.gui.page_requests import RequestError
 from gps_trainer.gui.ros_calls import SERVICE_WAIT_S, PeerUnavailable
 
 ACTION_NAME = "/gps_controller/run_trial"
+RESULT_WAIT_S = 60.0
+"""Time allowed for a trial's result on top of 10 x its duration at the task's control rate."""
 
 
 class TrialRunner:
     """Sends RunTrial goals and reports their feedback and result to `live`."""
 
-    def __init__(self, node, live: LiveState, action_name: str = ACTION_NAME) -> None:
+    def __init__(self, node, live: LiveState, control_dt: float,
+                 action_name: str = ACTION_NAME) -> None:
         self._client = ActionClient(node, RunTrial, action_name)
         self._name = action_name
         self._live = live
+        self._control_dt = control_dt
         self._lock = threading.Lock()
         self._busy = False
+        self._deadline = 0.0
 
     def start(self, goal: RunTrial.Goal, label: str) -> str:
         """Send `goal` (described by `label`); return the message for the page. Raises
         RequestError while a trial runs and PeerUnavailable without an action server."""
         with self._lock:
-            if self._busy:
+            if self._busy and time.monotonic() < self._deadline:
                 raise RequestError("a trial is already running; wait for its result")
             if not self._client.wait_for_server(timeout_sec=SERVICE_WAIT_S):
                 message = (f"trial refused: no action server {self._name} (is the controller "
@@ -39,6 +46,7 @@ class TrialRunner:
                 self._live.set_trial("refused", message)
                 raise PeerUnavailable(message)
             self._busy = True
+            self._deadline = time.monotonic() + RESULT_WAIT_S + 10 * goal.t * self._control_dt
         message = f"trial sent: {label}"
         self._live.set_trial("sent", message, 0, goal.t)
         future = self._client.send_goal_async(goal, feedback_callback=self._on_feedback)
