@@ -197,7 +197,7 @@ class ControllerNode(Node):
         if msg.data and not self._stopped:
             self._stopped = True
             self.get_logger().error("emergency stop: zero torque, trials refused until released")
-            self._end_trial(None, "emergency stop")
+            self._end_trial(self._active, "emergency stop")
             self._publish_torque(np.zeros_like(self.limits))
         elif not msg.data and self._stopped:
             self._stopped = False
@@ -347,9 +347,10 @@ class ControllerNode(Node):
             return result
         active = _ActiveTrial(Trial(plan, self.layout, self.kinematics, self.limits, self.period))
         with self._lock:
-            if self._active is not None:
-                busy = self._active.trial.plan.trial_id
-                result.success, result.message = False, f"trial {busy} is still running"
+            if self._active is not None or self._stopped:
+                result.success = False
+                result.message = ("the emergency stop is active" if self._stopped else
+                                  f"trial {self._active.trial.plan.trial_id} is still running")
                 goal_handle.abort()
                 return result
             self._active = active
