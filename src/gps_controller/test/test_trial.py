@@ -62,8 +62,9 @@ def reading(env, stamp_ns=0):
 
 def request(env, condition, **kw):
     kw.setdefault("T", T)
-    return TrialRequest(policy_version=1, condition=condition, ee_points_tool=env.ee_points_in_tool(),
-                        ee_targets=env.target_points(), **kw)
+    return TrialRequest(policy_version=1, condition=condition,
+                        ee_points_tool=env.ee_points_in_tool(), ee_targets=env.target_points(),
+                        **kw)
 
 
 @pytest.mark.parametrize("condition, sigma", [(0, 0.0), (1, 2.0)])
