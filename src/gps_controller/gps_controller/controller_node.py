@@ -20,9 +20,9 @@ Action:
                                return the recorded sample (gps_controller.trial)
 
 Modes (parameter `mode`):
-  realtime  a steady-clock timer steps at rate_hz with the newest joint state (and frame); when
-            either is older than one control period plus `stale_tolerance_s` the trial aborts
-            and the arm gets zero torque;
+  realtime  a steady-clock timer steps at rate_hz with the newest joint state (and frame); a
+            watchdog checks five times a period, and when either is older than one control
+            period plus `stale_tolerance_s` the trial aborts and the arm gets zero torque;
   lockstep  for the lock-step simulator: each new state (with the frame of the same stamp when
             the trial needs images) is one control step, so no step is dropped or repeated;
             the trial aborts when no new state comes within `lockstep_timeout_s`.
@@ -70,6 +70,7 @@ QOS_DEPTH = 10
 DIAGNOSTICS_PERIOD_S = 1.0
 LOCKSTEP_WATCH_PERIOD_S = 0.05
 FEEDBACK_PERIOD_S = 0.2
+WATCHDOG_CHECKS_PER_PERIOD = 5
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,8 @@ class ControllerNode(Node):
                                     callback_group=ReentrantCallbackGroup())
         if self.params.mode == "realtime":
             self.create_timer(self.period, self._on_tick, callback_group=loop, clock=steady)
+            self.create_timer(self.period / WATCHDOG_CHECKS_PER_PERIOD, self._watch_realtime,
+                              callback_group=loop, clock=steady)
         else:
             self.create_timer(LOCKSTEP_WATCH_PERIOD_S, self._watch_lockstep, callback_group=loop,
                               clock=steady)
@@ -211,23 +214,38 @@ class ControllerNode(Node):
             self.stats.restart()
             return
         self.stats.tick(now)
-        limit = self.period + self.params.stale_tolerance_s
-        if self._joint is None or now - self._joint[1] > limit:
-            age = "none received" if self._joint is None else f"{now - self._joint[1]:.3f} s old"
-            self._stop_stale(f"joint states are stale ({age}, limit {limit:.3f} s)")
+        stale = self._stale(active, now)
+        if stale:
+            self._stop_stale(stale)
             return
         reading = self._joint[0]
         if reading.stamp_ns < active.trial.plan.start_stamp_ns:
             return
-        image = None
-        if active.trial.plan.needs_images:
-            if self._image is None or now - self._image[2] > limit:
-                age = ("none received" if self._image is None
-                       else f"{now - self._image[2]:.3f} s old")
-                self._stop_stale(f"camera images are stale ({age}, limit {limit:.3f} s)")
-                return
-            image = self._image[1]
+        image = self._image[1] if active.trial.plan.needs_images else None
         self._control_step(active, reading, image, now)
+
+    def _watch_realtime(self) -> None:
+        """Realtime mode, WATCHDOG_CHECKS_PER_PERIOD times a period: stop as soon as a sensor
+        the trial needs goes stale, not only at the next control step."""
+        active = self._active
+        if active is not None:
+            stale = self._stale(active, time.monotonic())
+            if stale:
+                self._stop_stale(stale)
+
+    def _stale(self, active: _ActiveTrial, now: float) -> str:
+        """Why the readings cannot drive a step (older than one period plus the tolerance), or
+        an empty string when they are fresh."""
+        limit = self.period + self.params.stale_tolerance_s
+        sensors = [("joint states", self._joint[1] if self._joint else None)]
+        if active.trial.plan.needs_images:
+            sensors.append(("camera images", self._image[2] if self._image else None))
+        for name, received in sensors:
+            if received is None:
+                return f"{name} are stale (none received, limit {limit:.3f} s)"
+            if now - received > limit:
+                return f"{name} are stale ({now - received:.3f} s old, limit {limit:.3f} s)"
+        return ""
 
     def _step_lockstep(self) -> None:
         """Lockstep mode: step once per new state, with its frame when the trial needs one

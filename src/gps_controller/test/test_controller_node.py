@@ -12,9 +12,9 @@ Lock-step (sim and controller in lock-step mode, 64x64 images):
 - the emergency stop aborts a running trial with zero torque, refuses trials until released;
 - a non-finite action gives zero torque and an aborted trial.
 Realtime (sim and controller in realtime mode): when the sim dies, the controller commands zero
-torque within about two control periods of the last joint state (the watchdog calls a state stale
-after one period plus stale_tolerance_s and looks at each tick) and the trial comes back aborted
-as stale. Every command the controller published in this module is within the effort limits.
+torque within one control period of the joint states going stale (older than one period plus
+stale_tolerance_s; the watchdog looks five times a period) and the trial comes back aborted as
+stale. Every command the controller published in this module is within the effort limits.
 """
 
 import math
@@ -478,7 +478,7 @@ def realtime(node_processes, ros, env):
 
 
 class TestRealtime:
-    def test_stale_joint_states_give_zero_torque_within_two_periods(self, realtime, ros, env):
+    def test_stale_joint_states_give_zero_torque_within_a_period_of_going_stale(self, realtime, ros, env):
         graph = ros.graph
         T = 400
         version = 2
@@ -513,9 +513,9 @@ class TestRealtime:
         print(f"\nlast joint state -> zero torque: {1e3 * latency:.1f} ms "
               f"(control period {1e3 * PERIOD:.0f} ms, stale after "
               f"{1e3 * (PERIOD + STALE_TOLERANCE):.0f} ms)")
-        # stale after one period plus the tolerance, noticed at the next tick at the latest
-        # (2.4 periods), plus scheduling slack on a loaded 2-core machine
-        assert latency <= 2 * PERIOD + STALE_TOLERANCE + 0.06, f"{1e3 * latency:.1f} ms"
+        # stale after one period plus the tolerance; the watchdog, five checks a period, stops
+        # the arm within one more period (a fifth of one plus scheduling on a loaded machine)
+        assert latency - (PERIOD + STALE_TOLERANCE) <= PERIOD, f"{1e3 * latency:.1f} ms"
         wait_until(lambda: graph.log_lines(Log.ERROR, "joint states are stale", start_log), 10.0,
                    "the stale abort was not reported on /rosout")
 
