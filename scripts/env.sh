@@ -29,6 +29,9 @@ export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # Discovery stays on this machine: no multicast to the network.
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+# Large samples (100 camera frames) travel in one shared-memory message:
+# config/fastdds_large_samples.xml.
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$GPS_ROOT/config/fastdds_large_samples.xml}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 
 if [ -z "${GPS_ENV_NO_INSTALL:-}" ] && [ -f "$GPS_ROOT/install/setup.sh" ]; then
