@@ -20,13 +20,16 @@ Action:
                                return the recorded sample (gps_controller.trial)
 
 Modes (parameter `mode`):
-  realtime  a steady-clock timer steps at rate_hz with the newest joint state (and frame); a
-            watchdog checks five times a period, and when either is older than one control
+  realtime  a control thread paced by the steady clock steps at rate_hz with the newest joint
+            state (and frame); it also checks five times a period, and when either is older than one control
             period plus `stale_tolerance_s` the trial aborts and the arm gets zero torque;
   lockstep  for the lock-step simulator: each new state (with the frame of the same stamp when
             the trial needs images) is one control step, so no step is dropped or repeated;
             the trial aborts when no new state comes within `lockstep_timeout_s`.
-A non-finite action gives zero torque and aborts the trial; finite actions are clipped to the
+One single-threaded executor handles the messages and the action (the trial waits on a future,
+not a thread); in realtime mode the control steps run on a thread of their own (a multi-threaded
+executor beside such a thread delayed sensor callbacks by up to a second). A non-finite action
+gives zero torque and aborts the trial; finite actions are clipped to the
 effort limits (gps_controller.safety). Between trials the node publishes nothing in lock-step
 mode and one zero command at each trial's end in realtime mode.
 
@@ -43,13 +46,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32MultiArray, Float64MultiArray
 
@@ -82,9 +86,10 @@ class ControllerNodeParams:
     tool_frame: str = "r_gripper_tool_frame"
     mode: str = "realtime"
     rate_hz: float = 20.0
-    stale_tolerance_s: float = 0.02
+    stale_tolerance_s: float = 0.05
     lockstep_timeout_s: float = 5.0
     device: str = "cpu"
+    inference_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -92,6 +97,8 @@ class ControllerNodeParams:
         if not (self.rate_hz > 0 and self.stale_tolerance_s >= 0 and self.lockstep_timeout_s > 0):
             raise ConfigError("parameters rate_hz, lockstep_timeout_s must be positive and "
                               "stale_tolerance_s >= 0")
+        if self.inference_threads < 1:
+            raise ConfigError("parameter inference_threads must be at least 1")
         if not self.robot_description:
             raise ConfigError("parameter robot_description (the arm's MJCF or URDF) is required")
 
@@ -102,9 +109,12 @@ PARAM_DESCRIPTIONS = {
     "tool_frame": "body of the gripper's tool frame the end-effector points are fixed in",
     "mode": "'realtime': timer at rate_hz; 'lockstep': one step per new simulator state",
     "rate_hz": "control rate (realtime mode) and the period recorded in samples",
-    "stale_tolerance_s": "realtime: a sensor older than one period plus this is stale",
+    "stale_tolerance_s": "realtime: a sensor older than one period plus this is stale (the "
+                         "default, one period at 20 Hz: one message missed, not late)",
     "lockstep_timeout_s": "lockstep: abort a trial when no new state comes within this",
     "device": "torch device for network policies ('cpu', 'cuda')",
+    "inference_threads": "torch CPU threads for the policy; 1 keeps torch's worker threads "
+                         "from spinning on the cores the simulator or drivers need",
 }
 
 
@@ -113,7 +123,8 @@ class _ActiveTrial:
     """A trial in progress and how it ended (set once, then `ended` is signalled)."""
 
     trial: Trial
-    ended: threading.Event = field(default_factory=threading.Event)
+    goal_handle: object = None
+    finished: Future | None = None
     started: float = field(default_factory=time.monotonic)
     consumed_ns: int = -1
     record: SampleRecord | None = None
@@ -132,10 +143,12 @@ class ControllerNode(Node):
         self.period = 1.0 / self.params.rate_hz
         self.kinematics = ArmKinematics(self.params.robot_description, self.layout.joints,
                                         self.params.base_frame, self.params.tool_frame)
+        torch.set_num_threads(self.params.inference_threads)
         self.store = PolicyStore(self.layout, self.params.device)
         self.stats = LoopStats(self.period)
         self._lock = threading.Lock()
         self._step_lock = threading.Lock()
+        self._running = False
         self._joint: tuple[JointReading, float] | None = None
         self._image: tuple[int, np.ndarray, float] | None = None
         self._active: _ActiveTrial | None = None
@@ -143,32 +156,27 @@ class ControllerNode(Node):
         self._faults: list[str] = []
         steady = Clock(clock_type=ClockType.STEADY_TIME)
 
-        loop = MutuallyExclusiveCallbackGroup()
-        updates = MutuallyExclusiveCallbackGroup()
         self._command_pub = self.create_publisher(Float64MultiArray, "/effort_controller/commands",
                                                   QOS_DEPTH)
         self._points_pub = self.create_publisher(Float32MultiArray, "~/feature_points", QOS_DEPTH)
         self._samples_pub = self.create_publisher(SampleTrajectory, "~/samples", QOS_DEPTH)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QOS_DEPTH)
-        self.create_subscription(JointState, "/joint_states", self._on_joint_state, QOS_DEPTH,
-                                 callback_group=loop)
-        self.create_subscription(Image, "/head_camera/image_raw", self._on_image, QOS_DEPTH,
-                                 callback_group=loop)
-        self.create_subscription(Bool, "~/emergency_stop", self._on_emergency_stop, QOS_DEPTH,
-                                 callback_group=loop)
+        self.create_subscription(JointState, "/joint_states", self._on_joint_state, QOS_DEPTH)
+        self.create_subscription(Image, "/head_camera/image_raw", self._on_image, QOS_DEPTH)
+        self.create_subscription(Bool, "~/emergency_stop", self._on_emergency_stop, QOS_DEPTH)
         self.create_subscription(PolicyUpdate, "~/policy_update", self._on_policy_update,
-                                 QOS_DEPTH, callback_group=updates)
+                                 QOS_DEPTH)
         self._action = ActionServer(self, RunTrial, "~/run_trial", self._execute_trial,
-                                    cancel_callback=lambda _: CancelResponse.ACCEPT,
-                                    callback_group=ReentrantCallbackGroup())
+                                    cancel_callback=self._on_cancel)
         if self.params.mode == "realtime":
-            self.create_timer(self.period, self._on_tick, callback_group=loop, clock=steady)
-            self.create_timer(self.period / WATCHDOG_CHECKS_PER_PERIOD, self._watch_realtime,
-                              callback_group=loop, clock=steady)
+            self._loop_thread = threading.Thread(target=self._realtime_loop, daemon=True,
+                                                 name="gps_controller_loop")
         else:
-            self.create_timer(LOCKSTEP_WATCH_PERIOD_S, self._watch_lockstep, callback_group=loop,
+            self._loop_thread = None
+            self.create_timer(LOCKSTEP_WATCH_PERIOD_S, self._watch_lockstep,
                               clock=steady)
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=loop,
+        self.create_timer(FEEDBACK_PERIOD_S, self._publish_feedback, clock=steady)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
                           clock=steady)
         self.get_logger().info(f"{self.params.mode} controller at {self.params.rate_hz} Hz for "
                                f"{len(self.layout.joints)} joints, effort limits "
@@ -182,7 +190,9 @@ class ControllerNode(Node):
         except MessageError as exc:
             self._fault(f"ignored joint state: {exc}")
             return
-        self._joint = (reading, time.monotonic())
+        with self._lock:
+            if self._joint is None or reading.stamp_ns >= self._joint[0].stamp_ns:
+                self._joint = (reading, time.monotonic())
         if self.params.mode == "lockstep":
             self._step_lockstep()
 
@@ -192,22 +202,61 @@ class ControllerNode(Node):
         except MessageError as exc:
             self._fault(f"ignored camera frame: {exc}")
             return
-        self._image = (stamp_ns(msg.header.stamp), frame, time.monotonic())
+        stamp = stamp_ns(msg.header.stamp)
+        with self._lock:
+            if self._image is None or stamp >= self._image[0]:
+                self._image = (stamp, frame, time.monotonic())
         if self.params.mode == "lockstep":
             self._step_lockstep()
+
+    def start(self) -> None:
+        """Start the realtime control thread (realtime mode; lock-step steps on messages)."""
+        self._running = True
+        if self._loop_thread is not None:
+            self._loop_thread.start()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._loop_thread is not None and self._loop_thread.is_alive():
+            self._loop_thread.join(timeout=2.0)
+
+    def _realtime_loop(self) -> None:
+        """Realtime mode: a thread of its own, paced by the steady clock, so that control steps
+        never wait behind the executor's other work. Between steps it wakes
+        WATCHDOG_CHECKS_PER_PERIOD - 1 times to stop the arm as soon as a sensor goes stale."""
+        checks = WATCHDOG_CHECKS_PER_PERIOD
+        next_tick = time.monotonic() + self.period
+        while self._running:
+            for k in range(1, checks + 1):
+                delay = next_tick - self.period + k * self.period / checks - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                if not self._running:
+                    return
+                if k < checks:
+                    self._watch_realtime()
+            self._on_tick()
+            next_tick += self.period
+            if next_tick < time.monotonic():
+                next_tick = time.monotonic() + self.period
 
     def _on_emergency_stop(self, msg: Bool) -> None:
         if msg.data and not self._stopped:
             self._stopped = True
             self.get_logger().error("emergency stop: zero torque, trials refused until released")
-            self._end_trial(self._active, "emergency stop")
-            self._publish_torque(np.zeros_like(self.limits))
+            with self._step_lock:
+                self._end_trial(self._active, "emergency stop")
+                self._publish_torque(np.zeros_like(self.limits))
         elif not msg.data and self._stopped:
             self._stopped = False
             self.get_logger().warning("emergency stop released")
 
     def _on_tick(self) -> None:
         """Realtime mode: one control step with the newest readings, or the watchdog's stop."""
+        with self._step_lock:
+            self._tick_locked()
+
+    def _tick_locked(self) -> None:
         now = time.monotonic()
         active = self._active
         if active is None:
@@ -227,11 +276,12 @@ class ControllerNode(Node):
     def _watch_realtime(self) -> None:
         """Realtime mode, WATCHDOG_CHECKS_PER_PERIOD times a period: stop as soon as a sensor
         the trial needs goes stale, not only at the next control step."""
-        active = self._active
-        if active is not None:
-            stale = self._stale(active, time.monotonic())
-            if stale:
-                self._stop_stale(stale)
+        with self._step_lock:
+            active = self._active
+            if active is not None:
+                stale = self._stale(active, time.monotonic())
+                if stale:
+                    self._stop_stale(stale)
 
     def _stale(self, active: _ActiveTrial, now: float) -> str:
         """Why the readings cannot drive a step (older than one period plus the tolerance), or
@@ -278,8 +328,9 @@ class ControllerNode(Node):
         last = self._joint[1] if self._joint is not None else None
         waited = time.monotonic() - max(last or 0.0, active.started)
         if waited > self.params.lockstep_timeout_s:
-            self._stop_stale(f"no new state for {waited:.1f} s (lockstep_timeout_s "
-                             f"{self.params.lockstep_timeout_s} s)")
+            with self._step_lock:
+                self._stop_stale(f"no new state for {waited:.1f} s (lockstep_timeout_s "
+                                 f"{self.params.lockstep_timeout_s} s)")
 
     def _control_step(self, active: _ActiveTrial, reading: JointReading,
                       image: np.ndarray | None, started: float) -> None:
@@ -336,7 +387,7 @@ class ControllerNode(Node):
             self._fault(f"trial {active.trial.plan.trial_id} aborted at step {active.trial.t}: "
                         f"{reason}")
         active.record, active.final_state, active.reason = record, final_state, reason
-        active.ended.set()
+        active.finished.set_result(True)
 
     # Policies and trials (their own threads) ---------------------------------------------------
 
@@ -349,7 +400,8 @@ class ControllerNode(Node):
             return
         self.get_logger().info(f"policy version {policy.version} ({policy.kind}) ready")
 
-    def _execute_trial(self, goal_handle):
+    async def _execute_trial(self, goal_handle):
+        """Start the trial and wait, without blocking the executor, until it ends."""
         goal = goal_handle.request
         result = RunTrial.Result()
         try:
@@ -363,7 +415,8 @@ class ControllerNode(Node):
             result.success, result.message = False, message
             goal_handle.abort()
             return result
-        active = _ActiveTrial(Trial(plan, self.layout, self.kinematics, self.limits, self.period))
+        active = _ActiveTrial(Trial(plan, self.layout, self.kinematics, self.limits, self.period),
+                              goal_handle=goal_handle, finished=Future(executor=self.executor))
         with self._lock:
             if self._active is not None or self._stopped:
                 result.success = False
@@ -374,15 +427,23 @@ class ControllerNode(Node):
             self._active = active
         if self.params.mode == "lockstep":
             self._step_lockstep()
-        feedback = RunTrial.Feedback()
-        while not active.ended.wait(FEEDBACK_PERIOD_S):
-            if goal_handle.is_cancel_requested:
+        await active.finished
+        return self._trial_result(goal_handle, active, result)
+
+    def _on_cancel(self, goal_handle) -> CancelResponse:
+        active = self._active
+        if active is not None and active.goal_handle is goal_handle:
+            with self._step_lock:
                 self._publish_torque(np.zeros_like(self.limits))
                 self._end_trial(active, "cancelled by the client")
-                break
-            feedback.step, feedback.t = active.trial.t, plan.T
-            goal_handle.publish_feedback(feedback)
-        return self._trial_result(goal_handle, active, result)
+        return CancelResponse.ACCEPT
+
+    def _publish_feedback(self) -> None:
+        active = self._active
+        if active is not None:
+            feedback = RunTrial.Feedback()
+            feedback.step, feedback.t = active.trial.t, active.trial.plan.T
+            active.goal_handle.publish_feedback(feedback)
 
     def _trial_result(self, goal_handle, active: _ActiveTrial, result):
         record = active.record
@@ -438,7 +499,13 @@ class ControllerNode(Node):
         return ControllerNodeParams(**values)
 
 
+GIL_SWITCH_INTERVAL_S = 0.001
+"""The control thread and the executor's threads share the interpreter; a 1 ms switch interval
+(Python's default is 5 ms) keeps a sensor callback from waiting long behind a control step."""
+
+
 def main(args=None) -> int:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     rclpy.init(args=args)
     try:
         node = ControllerNode()
@@ -446,13 +513,15 @@ def main(args=None) -> int:
         rclpy.logging.get_logger("gps_controller").fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 1
-    executor = MultiThreadedExecutor(num_threads=4)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
+    node.start()
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        node.stop()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
