@@ -24,7 +24,9 @@ Modes (parameter `mode`):
             state (and frame); it also checks five times a period, and when either is older than one control
             period plus `stale_tolerance_s` the trial aborts and the arm gets zero torque;
   lockstep  for the lock-step simulator: each new state (with the frame of the same stamp when
-            the trial needs images) is one control step, so no step is dropped or repeated;
+            the trial needs images) is one control step, so no step is dropped or repeated; the
+            sensors are subscribed transient-local, so the state the sim published before the
+            two nodes' endpoints matched still arrives;
             the trial aborts when no new state comes within `lockstep_timeout_s`.
 One single-threaded executor handles the messages and the action (the trial waits on a future,
 not a thread); in realtime mode the control steps run on a thread of their own (a multi-threaded
@@ -53,6 +55,7 @@ from rclpy.action import ActionServer, CancelResponse
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32MultiArray, Float64MultiArray
@@ -161,8 +164,12 @@ class ControllerNode(Node):
         self._points_pub = self.create_publisher(Float32MultiArray, "~/feature_points", QOS_DEPTH)
         self._samples_pub = self.create_publisher(SampleTrajectory, "~/samples", QOS_DEPTH)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QOS_DEPTH)
-        self.create_subscription(JointState, "/joint_states", self._on_joint_state, QOS_DEPTH)
-        self.create_subscription(Image, "/head_camera/image_raw", self._on_image, QOS_DEPTH)
+        sensor_qos = QoSProfile(depth=QOS_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=(DurabilityPolicy.TRANSIENT_LOCAL
+                                            if self.params.mode == "lockstep"
+                                            else DurabilityPolicy.VOLATILE))
+        self.create_subscription(JointState, "/joint_states", self._on_joint_state, sensor_qos)
+        self.create_subscription(Image, "/head_camera/image_raw", self._on_image, sensor_qos)
         self.create_subscription(Bool, "~/emergency_stop", self._on_emergency_stop, QOS_DEPTH)
         self.create_subscription(PolicyUpdate, "~/policy_update", self._on_policy_update,
                                  QOS_DEPTH)

@@ -7,6 +7,7 @@ message first (see `message_validation`), so a caller never sees a mis-shaped ar
 
 from __future__ import annotations
 
+import array
 import json
 from dataclasses import dataclass, field
 
@@ -80,7 +81,9 @@ def image_to_msg(image: np.ndarray, stamp=None, frame_id: str = "") -> Image:
     msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
     msg.encoding = "rgb8"
     msg.step = 3 * msg.width
-    msg.data = image.tobytes()
+    data = array.array("B")
+    data.frombytes(memoryview(image).cast("B"))   # one copy, straight into the message's array
+    msg.data = data
     return msg
 
 

@@ -99,7 +99,7 @@ class Trial:
         self.X = np.zeros((T, layout.dX))
         self.U = np.zeros((T, layout.dU))
         self.O = np.zeros((T, layout.dO_config))
-        self.images: list[np.ndarray] = []
+        self.images: np.ndarray | None = None   # T x H x W x 3, allocated at the first frame
         self.t = 0
         self.clipped_steps = 0
 
@@ -128,7 +128,9 @@ class Trial:
             return command
         self.X[t], self.U[t], self.O[t] = x, action, config
         if plan.record_images:
-            self.images.append(np.array(image, copy=True))
+            if self.images is None:
+                self.images = np.empty((plan.T, *np.shape(image)), np.uint8)
+            self.images[t] = image
         self.clipped_steps += command.clipped
         self.t += 1
         return command
@@ -145,7 +147,7 @@ class Trial:
 
     def _record(self, aborted: bool, reason: str) -> SampleRecord:
         t, plan = self.t, self.plan
-        images = np.stack(self.images[:t]) if plan.record_images and t else None
+        images = self.images[:t] if self.images is not None and t else None
         return SampleRecord.with_layout(
             self.layout, X=self.X[:t].copy(), U=self.U[:t].copy(), noise=plan.noise[:t].copy(),
             obs_config=self.O[:t].copy(), images=images, condition=plan.condition,

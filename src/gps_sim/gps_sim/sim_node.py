@@ -1,6 +1,6 @@
 """The sim node: the MuJoCo hanger scene behind the robot's ROS 2 interface.
 
-Publishes (reliable, depth 10):
+Publishes (reliable, depth 10; joint states and camera also transient-local):
   /clock                      rosgraph_msgs/Clock, once per control step (sim time)
   /joint_states               sensor_msgs/JointState, r_* then l_* joints: position, velocity,
                               applied effort; stamped with sim time
@@ -46,6 +46,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -66,6 +67,11 @@ from gps_sim.sim_session import SimSession, SimStep
 
 MODES = ("lockstep", "realtime")
 QOS_DEPTH = 10
+STATE_QOS = QoSProfile(depth=QOS_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+"""Joint states and camera: a subscriber that matches late (DDS discovery can take seconds)
+still gets the current state, which a lock-step controller needs: the sim publishes nothing new
+until it is commanded. Volatile subscribers match these publishers as usual."""
 DIAGNOSTICS_PERIOD_S = 1.0
 LOG_THROTTLE_S = 1.0
 
@@ -116,12 +122,12 @@ class SimNode(Node):
         steady = Clock(clock_type=ClockType.STEADY_TIME)
 
         self._clock_pub = self.create_publisher(ClockMsg, "/clock", QOS_DEPTH)
-        self._joint_pub = self.create_publisher(JointState, "/joint_states", QOS_DEPTH)
+        self._joint_pub = self.create_publisher(JointState, "/joint_states", STATE_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QOS_DEPTH)
         if self.params.publish_images:
-            self._image_pub = self.create_publisher(Image, "/head_camera/image_raw", QOS_DEPTH)
+            self._image_pub = self.create_publisher(Image, "/head_camera/image_raw", STATE_QOS)
             self._info_pub = self.create_publisher(CameraInfo, "/head_camera/camera_info",
-                                                   QOS_DEPTH)
+                                                   STATE_QOS)
             self._camera_info = camera_info_msg(size, head_camera_fovy(), 0.0)
         self.create_subscription(Float64MultiArray, "/effort_controller/commands",
                                  self._on_command, QOS_DEPTH)
