@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := . scripts/env.sh
 
-.PHONY: setup test train bench clean
+.PHONY: setup test train train-trajectories bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -10,11 +10,18 @@ setup:
 test: setup
 	@$(ENV) && python -m pytest
 
-RUN ?= runs/hanger_trajectories_$(shell date +%Y%m%d_%H%M%S)
+STAMP := $(shell date +%Y%m%d_%H%M%S)
+RUN ?= runs/hanger_$(STAMP)
 
+# The main job: guided policy search on the hanger task, quick CPU preset, over the ROS graph
+# (sim, controller and trainer nodes as processes; launch/hanger.launch.py via the bringup).
 train: setup
+	@$(ENV) && python -m gps_trainer.bringup run_dir:=$(RUN)
+
+# The trajectory phase alone (linear-Gaussian controllers from the full state), about a minute.
+train-trajectories: setup
 	@$(ENV) && python -m gps_trainer.train_trajectories \
-		--config config/hanger_trajectories.yaml --run-dir $(RUN)
+		--config config/hanger_trajectories.yaml --run-dir runs/hanger_trajectories_$(STAMP)
 
 bench: setup
 	@$(ENV) && for b in bench/*.py; do echo "== $$b"; python "$$b" || exit 1; done

@@ -507,6 +507,12 @@ def test_run_one_trial_reports_a_missing_controller_then_the_trials_result(stack
             "mean action): ran on the test's action server; 7 steps recorded")
     assert goals[-1].condition == TRAIN_NAMES.index("train_far_right_high_g1")
     assert (goals[-1].t, goals[-1].noise_scale, goals[-1].policy_version) == (100, 0.0, 0)
+    env = HangerEnv.from_yaml(CONFIG, "train", render_observations=False)
+    env.reset("train_far_right_high_g1")
+    np.testing.assert_allclose(np.reshape(goals[-1].ee_points_tool, (3, 3)),
+                               env.ee_points_in_tool(), atol=1e-12)
+    np.testing.assert_allclose(np.reshape(goals[-1].ee_targets, (3, 3)), env.target_points(),
+                               atol=1e-12)
 
 
 # Dashboard -----------------------------------------------------------------------------------

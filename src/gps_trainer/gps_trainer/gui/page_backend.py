@@ -11,6 +11,7 @@ from gps_controller.messages import target_pose_msg
 from gps_msgs.action import RunTrial
 from gps_msgs.srv import SaveCondition, SetCondition
 from gps_sim.conditions import HangerCondition, HangerTaskConfig
+from gps_sim.env import HangerEnv
 from gps_sim.scene import ROBOT_BODY
 from gps_trainer.gui import page_requests as requests
 from gps_trainer.gui.condition_file import condition_sets
@@ -20,6 +21,7 @@ from gps_trainer.gui.ros_calls import call_service
 from gps_trainer.gui.target_limits import TargetLimits
 from gps_trainer.gui.trial_runner import TrialRunner
 from gps_trainer.gui.views import camera_png
+from gps_trainer.ros_robot import ConditionGeometry, condition_geometry
 
 TELEOP_TARGET_NAME = "teleop"
 STEP_SIZES = {"x": 0.01, "y": 0.01, "z": 0.01, "yaw": 0.02}
@@ -47,6 +49,7 @@ class PageBackend:
         self.conditions = {c.name: c for c in conditions}
         self.task = task
         self.limits = TargetLimits.from_task(task)
+        self._geometries: dict[str, ConditionGeometry] = {}
 
     # Reading ----------------------------------------------------------------------------------
 
@@ -118,12 +121,26 @@ class PageBackend:
         if req.condition not in names:
             raise RequestError(f"unknown condition {req.condition!r}; known in set "
                                f"{self.condition_set!r}: {names}")
+        geometry = self._geometry(req.condition)
         goal = RunTrial.Goal(policy_version=req.policy_version,
                              condition=names.index(req.condition), t=self.task.episode_steps,
-                             noise_scale=0.0, record_images=False)
+                             noise_scale=0.0, record_images=False,
+                             ee_points_tool=geometry.ee_points_tool.ravel().tolist(),
+                             ee_targets=geometry.ee_targets.ravel().tolist())
         label = (f"condition {req.condition} (#{goal.condition}), policy version "
                  f"{req.policy_version}, {goal.t} steps, mean action")
         return {"message": self.ports.trials.start(goal, label)}
+
+    def _geometry(self, name: str) -> ConditionGeometry:
+        """The condition's end-effector geometry for the controller (read off the task model
+        once per condition)."""
+        if name not in self._geometries:
+            env = HangerEnv([self.conditions[name]], self.task, render_observations=False)
+            try:
+                self._geometries[name] = condition_geometry(env)[0]
+            finally:
+                env.close()
+        return self._geometries[name]
 
     def _publish_target(self, pose: Pose, name: str, grasp: int) -> None:
         self.ports.publish_target(target_pose_msg(name, pose.position, pose.yaw, grasp,
