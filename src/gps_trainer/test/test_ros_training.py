@@ -73,29 +73,9 @@ def test_bringup_starts_what_the_launch_file_describes():
 
 
 @pytest.fixture
-def tiny_run(tmp_path):
+def tiny_run(tiny_preset):
     """A preset of 2 conditions, T = 12, 1 + 1 iterations, 64x64 images, a tiny CNN."""
-    conditions = tmp_path / "conditions.yaml"
-    conditions.write_text(yaml.safe_dump({
-        "task": {"episode_steps": T},
-        "train": [{"name": "a", "rack_position": [0.69, -0.08, -0.15], "grasp": 0},
-                  {"name": "b", "rack_position": [0.81, 0.08, -0.05], "grasp": 1}],
-        "spatial_test": [{"name": "c", "rack_position": [0.75, 0.0, -0.10], "grasp": 0}],
-    }))
-    preset = tmp_path / "run.yaml"
-    preset.write_text(yaml.safe_dump({
-        "conditions_file": "conditions.yaml", "image_size": 64,
-        "trajectory_pretraining_iterations": 1, "end_to_end_iterations": 1,
-        "evaluation_trials": 1,
-        "pose_pretraining": {"n_poses": 6, "sgd_steps": 5, "validation_fraction": 0.34},
-        "full_state_network": {"fc_units": [8]},
-        "full_state_badmm": {"inner_iterations": 1, "initial_nu": 0.1},
-        "full_state_policy_opt": {"iterations": 5, "fc_only_calls": 0},
-        "network": {"image_size": [64, 64], "conv_filters": [4, 4, 4], "fc_units": [8]},
-        "badmm": {"inner_iterations": 1, "initial_nu": 0.1},
-        "policy_opt": {"iterations": 3, "fc_only_iterations": 3},
-    }))
-    return conditions, preset
+    return tiny_preset(image_size=64, T=T, pretraining=1, end_to_end=1)
 
 
 class GraphRecorder:

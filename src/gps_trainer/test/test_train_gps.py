@@ -4,40 +4,16 @@ part of the run folder, and a resumed run finishes what a killed one started."""
 import json
 
 import pytest
-import yaml
 
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_trainer import evaluation
 from gps_trainer.run_folder import RunFolder
 from gps_trainer.train_gps import END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, load_config, main
 
-TINY_CNN = {"image_size": [32, 32], "conv_filters": [4, 4, 4], "fc_units": [8]}
-
 
 @pytest.fixture
-def tiny(tmp_path, request):
-    conditions = tmp_path / "conditions.yaml"
-    conditions.write_text(yaml.safe_dump({
-        "task": {"episode_steps": 12},
-        "train": [{"name": "a", "rack_position": [0.69, -0.08, -0.15], "grasp": 0},
-                  {"name": "b", "rack_position": [0.81, 0.08, -0.05], "grasp": 1}],
-        "spatial_test": [{"name": "c", "rack_position": [0.75, 0.0, -0.10], "grasp": 0}],
-    }))
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({
-        "conditions_file": "conditions.yaml", "image_size": 32,
-        "trajectory_pretraining_iterations": 2, "end_to_end_iterations": 1,
-        "evaluation_trials": 1,
-        "pose_pretraining": {"n_poses": 6, "sgd_steps": 5,
-                             "validation_fraction": 0.34},
-        "full_state_network": {"fc_units": [8]},
-        "full_state_badmm": {"inner_iterations": 1, "initial_nu": 0.1},
-        "full_state_policy_opt": {"iterations": 5, "fc_only_calls": 0},
-        "network": TINY_CNN,
-        "badmm": {"inner_iterations": 1, "initial_nu": 0.1},
-        "policy_opt": {"iterations": 3, "fc_only_iterations": 3},
-    }))
-    return config
+def tiny(tiny_preset):
+    return tiny_preset()[1]
 
 
 def test_every_stage_runs_and_fills_the_run_folder(tiny, tmp_path):
