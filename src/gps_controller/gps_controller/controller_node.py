@@ -21,19 +21,20 @@ Action:
 
 Modes (parameter `mode`):
   realtime  a control thread paced by the steady clock steps at rate_hz with the newest joint
-            state (and frame); it also checks five times a period, and when either is older than one control
-            period plus `stale_tolerance_s` the trial aborts and the arm gets zero torque;
+            state (and frame); it also looks five times a period, and when either is older than
+            one control period plus `stale_tolerance_s` the trial aborts and the arm gets zero
+            torque;
   lockstep  for the lock-step simulator: each new state (with the frame of the same stamp when
             the trial needs images) is one control step, so no step is dropped or repeated; the
             sensors are subscribed transient-local, so the state the sim published before the
-            two nodes' endpoints matched still arrives;
-            the trial aborts when no new state comes within `lockstep_timeout_s`.
+            two nodes' endpoints matched still arrives; the trial aborts when no new state comes
+            within `lockstep_timeout_s`.
 One single-threaded executor handles the messages and the action (the trial waits on a future,
 not a thread); in realtime mode the control steps run on a thread of their own (a multi-threaded
 executor beside such a thread delayed sensor callbacks by up to a second). A non-finite action
-gives zero torque and aborts the trial; finite actions are clipped to the
-effort limits (gps_controller.safety). Between trials the node publishes nothing in lock-step
-mode and one zero command at each trial's end in realtime mode.
+gives zero torque and aborts the trial; finite actions are clipped to the effort limits
+(gps_controller.safety). Between trials the node publishes nothing in lock-step mode and one zero
+command at each trial's end in realtime mode.
 
     ros2 run gps_controller controller_node --ros-args -p robot_description:=<model.xml> \\
         -p mode:=lockstep
@@ -123,7 +124,7 @@ PARAM_DESCRIPTIONS = {
 
 @dataclass
 class _ActiveTrial:
-    """A trial in progress and how it ended (set once, then `ended` is signalled)."""
+    """A trial in progress and how it ended (set once, then `finished` completes)."""
 
     trial: Trial
     goal_handle: object = None

@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -13,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def plot_training_curves(records: list[dict], path: str | Path, title: str) -> None:
     """Per condition: sample cost (log scale) and final end-effector distance per iteration,
-    successes marked; the success rate over conditions below."""
+    successes marked; below, the success rate over conditions of the trajectory samples and,
+    where measured, of the policy alone."""
     by_condition = defaultdict(list)
     for r in records:
         by_condition[r["condition"]].append(r)
@@ -30,7 +32,15 @@ def plot_training_curves(records: list[dict], path: str | Path, title: str) -> N
     iterations = sorted({r["iteration"] for r in records})
     rates = [100 * sum(r["success"] for r in records if r["iteration"] == i)
              / max(1, sum(1 for r in records if r["iteration"] == i)) for i in iterations]
-    ax_rate.plot(iterations, rates, marker="o", color="black")
+    ax_rate.plot(iterations, rates, marker="o", color="black", label="trajectory samples")
+    checked = sorted({r["iteration"] for r in records if "policy_success" in r})
+    if checked:
+        policy_rates = [100 * np.mean([r["policy_success"] for r in records
+                                       if r["iteration"] == i and "policy_success" in r])
+                        for i in checked]
+        ax_rate.plot(checked, policy_rates, marker="s", linestyle="--", color="tab:red",
+                     label="policy alone")
+        ax_rate.legend(fontsize=7)
     ax_cost.set_ylabel("sample cost")
     ax_dist.set_ylabel("final EE distance (cm)\n(dots: success)")
     ax_rate.set_ylabel("success (%)")

@@ -6,6 +6,8 @@ Stages, as in the paper (Sec. 5):
   2. trajectory pre-training: BADMM with the small full-state network in place of the CNN
      (the trajectories learn the task from the full state);
   3. end-to-end BADMM with the visuomotor CNN (images + configuration, never the target);
+     after each iteration the CNN alone runs policy_success_trials times per training
+     condition (`policy_success` in the metrics, beside the trajectory samples' `success`);
   4. evaluation of the CNN policy alone on the training and the spatial-test conditions.
 Every stage writes into one run folder (config, metrics.jsonl with a `stage` per record,
 every sample under samples/ before it is used, checkpoints, plots, policy.pt, evaluation
@@ -62,6 +64,7 @@ class GpsRunConfig:
     trajectory_pretraining_iterations: int = 15
     end_to_end_iterations: int = 4
     evaluation_trials: int = 3
+    policy_success_trials: int = 1
     device: str | None = None
     phase: TrajectoryPhaseConfig = field(default_factory=TrajectoryPhaseConfig)
     pose_pretraining: pose_pretraining.PosePretrainingConfig = field(
@@ -79,6 +82,8 @@ class GpsRunConfig:
                              f"image_size {self.image_size}")
         if self.trajectory_pretraining_iterations < 1 or self.end_to_end_iterations < 1:
             raise ValueError("trajectory_pretraining_iterations, end_to_end_iterations: >= 1")
+        if self.policy_success_trials < 0:
+            raise ValueError("policy_success_trials: must be >= 0")
 
 
 def load_config(path: str | Path, **overrides) -> GpsRunConfig:
@@ -177,6 +182,18 @@ def gps_iteration(state: dict, env: HangerEnv, robot: Robot, store: SampleStore,
     return records
 
 
+def add_policy_success(records: list[dict], robot: Robot, policy, config: GpsRunConfig,
+                       iteration: int) -> None:
+    """The policy alone (mean actions, no target in its input) on every training condition,
+    config.policy_success_trials times: its success rate per condition as `policy_success`."""
+    results = robot.evaluate(policy, config.train_set, config.policy_success_trials,
+                             config.seed * 1000 + iteration, None, lambda text: None)
+    for record in records:
+        result = results[record["condition"]]
+        record["policy_success"] = result.successes / result.trials
+        record["policy_final_distance"] = result.final_distance
+
+
 def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
           robot: Robot | None = None, on_iteration=None) -> dict:
     """Run or resume every stage on `robot` (default: the in-process simulator); returns the
@@ -203,6 +220,15 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
         records = gps_iteration(state, env, robot, store, iteration, config)
         seconds = time.perf_counter() - started
         state["seconds"][state["stage"]] = state["seconds"].get(state["stage"], 0.0) + seconds
+        policy_note = ""
+        if state["stage"] == END_TO_END and config.policy_success_trials > 0:
+            checked = time.perf_counter()
+            add_policy_success(records, robot, state["gps"].policy, config, iteration)
+            wins = sum(r["policy_success"] for r in records) * config.policy_success_trials
+            policy_note = (f"  policy alone {wins:.0f}/"
+                           f"{len(records) * config.policy_success_trials}")
+            state["seconds"]["policy_checks"] = (state["seconds"].get("policy_checks", 0.0)
+                                                 + time.perf_counter() - checked)
         run.append_metrics(records)
         run.save_checkpoint(iteration, state, keep=2)
         plot_training_curves(run.read_metrics(), run.path / "training.png",
@@ -211,7 +237,7 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
             f"{sum(r['success'] for r in records)}/{len(records)}  "
             f"cost {np.mean([r['sample_cost'] for r in records]):8.1f}  "
             f"KL(p||pi) {np.mean([r['kl_policy_traj'] for r in records]):8.2f}  "
-            f"nu {np.mean([r['nu_mean'] for r in records]):.3g}  [{seconds:4.1f} s]")
+            f"nu {np.mean([r['nu_mean'] for r in records]):.3g}{policy_note}  [{seconds:4.1f} s]")
         if on_iteration is not None:
             on_iteration(iteration, state["stage"], records)
     policy = state["gps"].policy

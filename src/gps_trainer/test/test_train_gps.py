@@ -23,6 +23,8 @@ def test_every_stage_runs_and_fills_the_run_folder(tiny, tmp_path):
     assert [(r["iteration"], r["stage"]) for r in records[::2]] == [
         (0, TRAJECTORY_PRETRAINING), (1, TRAJECTORY_PRETRAINING), (2, END_TO_END)]
     assert all(len(r["kl_policy_traj_per_step"]) == 12 for r in records)
+    assert all(("policy_success" in r) == (r["stage"] == END_TO_END) for r in records)
+    assert all(r["policy_success"] in (0.0, 1.0) for r in records if r["stage"] == END_TO_END)
     report = json.loads((run.path / "evaluation.json").read_text())
     assert report["samples"] == 3 * 2
     assert report["train"]["trials"] == 2 and report["spatial_test"]["trials"] == 1
