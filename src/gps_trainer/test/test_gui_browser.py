@@ -46,20 +46,23 @@ import mujoco
 import numpy as np
 import pytest
 import rclpy
+import torch
 from playwright.sync_api import expect, sync_playwright
 from rclpy.action import ActionServer
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray
 
-from gps_controller.messages import SampleRecord, sample_to_msg
+from gps_controller.controller_client import ControllerClient
+from gps_controller.messages import (SampleRecord, network_policy_to_msg, policy_update_msg,
+                                     sample_to_msg)
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.networks import FullStateMLP, FullStateMLPConfig
 from gps_msgs.action import RunTrial
 from gps_msgs.msg import SampleTrajectory, TrainingProgress
 from gps_sim import HangerEnv
 from gps_sim.conditions import HangerCondition, SceneVariation, load_conditions
-from gps_sim.scene import ROBOT_BODY, build_model
+from gps_sim.scene import MODEL_PATH, ROBOT_BODY, build_model
 from gps_sim.scripted_hang import scripted_hang
 from gps_trainer.progress import METRICS, progress_msg
 
@@ -514,6 +517,37 @@ def test_run_one_trial_reports_a_missing_controller_then_the_trials_result(stack
     np.testing.assert_allclose(np.reshape(goals[-1].ee_targets, (3, 3)), env.target_points(),
                                atol=1e-12)
 
+
+
+def test_run_one_trial_on_the_real_controller(stack, peer, page, tmp_path):
+    """The teleop page's trial runs on the controller node itself (realtime, like the sim here)
+    with the newest policy it holds: 100 steps come back."""
+    controller = start(["gps_controller.controller_node", "--ros-args", "-p", "mode:=realtime",
+                        "-p", f"robot_description:={MODEL_PATH}"], tmp_path / "controller.log")
+    try:
+        client = ControllerClient(peer.node)
+        client.wait_until_ready(START_TIMEOUT)
+        torch.manual_seed(0)
+        policy = GaussianPolicy(FullStateMLP(FullStateMLPConfig(fc_units=(8,))), device="cpu")
+        policy.set_covariance(0.01 * np.eye(policy.dim_u))
+        wait_until(lambda: client.update_pub.get_subscription_count() > 0, START_TIMEOUT,
+                   "the controller to subscribe to policy updates")
+        client.push(policy_update_msg(1, network=network_policy_to_msg(policy.to_params())))
+        open_teleop(page, stack)
+        page.fill("#condition", "train_near_left_high_g0")
+
+        def done() -> bool:
+            status = page.locator("#trial-status").inner_text()
+            if "failed" in status and "not held" in status:   # the update was still in flight
+                page.click("#run-trial")
+            return "trial done" in status
+
+        page.click("#run-trial")
+        wait_until(done, 60, "the trial on the controller node: "
+                   + (tmp_path / "controller.log").read_text()[-2000:])
+        expect(page.locator("#trial-status")).to_contain_text("100 steps")
+    finally:
+        stop(controller)
 
 # Dashboard -----------------------------------------------------------------------------------
 
