@@ -185,7 +185,8 @@ def rack_pose_from_joints(names, positions) -> tuple[np.ndarray, float]:
 def run_records(iteration: int, conditions: list[int], t: int = 100) -> list[dict]:
     """One iteration's metrics.jsonl records as train_gps writes them (badmm.py's keys), with
     made-up but plausible values: cost falling, KL growing along the episode, success from
-    iteration 3 on for even conditions; no policy loss before the first policy step."""
+    iteration 3 on for even conditions, the policy alone succeeding on condition 4 from iteration
+    4; no policy loss before the first policy step."""
     records = []
     for k, index in enumerate(conditions):
         kl = 0.2 * np.exp(np.linspace(0.0, 5.0, t)) / (1 + iteration) * (1 + 0.3 * k)
@@ -197,6 +198,7 @@ def run_records(iteration: int, conditions: list[int], t: int = 100) -> list[dic
             "nu_mean": 0.01 * 2 ** min(iteration, 3), "lagrange_norm": 0.05,
             "policy_loss": 3.0 / (1 + iteration) if iteration else math.nan,
             "success": iteration >= 3 and index % 2 == 0,
+            "policy_success": float(iteration >= 4 and index == 4),
             "final_distance": 0.2 / (1 + iteration),
         })
     return records
@@ -565,7 +567,8 @@ def test_the_dashboard_shows_training_progress_live(stack, peer, page):
     expect(rows).to_have_count(4)
     expect(page.locator("#latest thead th")).to_have_text(["condition", *METRICS])
     record = run_records(5, conditions)[2]      # condition 4, the third row
-    expected = {"sample_cost": "-73", "success": "yes", "final_distance": "0.03333",
+    expected = {"sample_cost": "-73", "success": "yes", "policy_success": "yes",
+                "final_distance": "0.03333",
                 "kl_policy_traj": f"{record['kl_policy_traj']:.4g}", "nu_mean": "0.08",
                 "eta": "4.5", "epsilon": "0.4", "kl": "0.9", "policy_loss": "0.5"}
     expect(rows.nth(2).locator("td")).to_have_text(
