@@ -2,11 +2,13 @@
 
     ros2 launch gps_trainer hanger.launch.py [robot:=sim|real] [mode:=lockstep|realtime]
         [run_dir:=runs/hanger_ros] [preset:=<run preset>]
-        [conditions:=<conditions file>] [robot_description:=<file>]
+        [conditions:=<conditions file>] [gui:=true|false] [gui_port:=8080]
+        [robot_description:=<file>]
 
 robot:=sim starts the MuJoCo sim node (gps_sim); robot:=real starts nothing in its place, for a
 PR2 or Gazebo whose ros2_control publishes /joint_states and the camera and takes
-/effort_controller/commands (use mode:=realtime there). Every node reads config/hanger.yaml;
+/effort_controller/commands (use mode:=realtime there). gui:=true (the default) adds the web GUI
+node: teleop page and training dashboard on http://127.0.0.1:<gui_port>/. Every node reads config/hanger.yaml;
 the file names in it are passed again as absolute paths, with the launch arguments, on top.
 The trainer runs the preset into run_dir (resuming a run already there); when it exits the
 launch shuts down. Where launch_ros is not installed, `python -m gps_trainer.bringup` runs this
@@ -41,6 +43,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("conditions", default_value=str(config_dir /
                                                               "hanger_conditions.yaml"),
                               description="conditions file of the sim and the trainer"),
+        DeclareLaunchArgument("gui", default_value="true", choices=["true", "false"],
+                              description="serve the teleop page and the training dashboard"),
+        DeclareLaunchArgument("gui_port", default_value="8080",
+                              description="TCP port of the web GUI on 127.0.0.1"),
         DeclareLaunchArgument("robot_description", default_value=str(MODEL_PATH),
                               description="robot model (MJCF or URDF) for the kinematics"),
         Node(package="gps_sim", executable="sim_node", name="gps_sim", output="screen",
@@ -51,6 +57,11 @@ def generate_launch_description() -> LaunchDescription:
              output="screen",
              parameters=[params_file, {
                  "robot_description": LaunchConfiguration("robot_description"), "mode": mode}]),
+        Node(package="gps_trainer", executable="gui_node", name="gps_gui", output="screen",
+             parameters=[params_file, {
+                 "conditions_file": LaunchConfiguration("conditions"),
+                 "port": LaunchConfiguration("gui_port")}],
+             condition=LaunchConfigurationEquals("gui", "true")),
         Node(package="gps_trainer", executable="trainer_node", name="gps_trainer",
              output="screen", on_exit=Shutdown(),
              parameters=[params_file, {

@@ -1,9 +1,47 @@
 """Shared fixtures of the trainer tests: a tiny run preset on the real scene (2 training
 conditions and 1 test condition, short episodes, tiny networks), for runs that must finish in
-seconds."""
+seconds; Debian's headless chromium driven by Playwright; free local ports."""
+
+import socket
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless chromium context with a fresh profile (never a downloaded browser)."""
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} missing: scripts/setup.sh installs it"
+    with tempfile.TemporaryDirectory() as profile:
+        playwright = sync_playwright().start()
+        try:
+            context = playwright.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 1000})
+            try:
+                yield context
+            finally:
+                context.close()
+        finally:
+            playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """A function returning a free TCP port on 127.0.0.1."""
+    def find() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    return find
 
 
 @pytest.fixture

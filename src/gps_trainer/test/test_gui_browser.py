@@ -32,10 +32,8 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -47,7 +45,7 @@ import numpy as np
 import pytest
 import rclpy
 import torch
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from rclpy.action import ActionServer
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
@@ -67,10 +65,6 @@ from gps_sim.scripted_hang import scripted_hang
 from gps_trainer.progress import METRICS, progress_msg
 
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "hanger_conditions.yaml"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 START_TIMEOUT = 90.0
 UI_TIMEOUT_MS = 15_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
@@ -230,12 +224,6 @@ def scripted_sample(iteration: int) -> SampleTrajectory:
 
 # Processes, browser --------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(args: list[str], log: Path) -> subprocess.Popen:
     with log.open("w") as out:
         return subprocess.Popen([sys.executable, "-m", *args], stdout=out,
@@ -294,7 +282,7 @@ def peer():
 
 
 @pytest.fixture(scope="module")
-def stack(peer, tmp_path_factory):
+def stack(peer, tmp_path_factory, free_port):
     folder = tmp_path_factory.mktemp("gui")
     conditions = folder / "hanger_conditions.yaml"
     shutil.copy(CONFIG, conditions)
@@ -323,23 +311,6 @@ def stack(peer, tmp_path_factory):
         if gui is not None:
             stop(gui)
         stop(sim)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} missing: scripts/setup.sh installs it"
-    with tempfile.TemporaryDirectory() as profile:
-        playwright = sync_playwright().start()
-        try:
-            context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 1000})
-            try:
-                yield context
-            finally:
-                context.close()
-        finally:
-            playwright.stop()
 
 
 @pytest.fixture

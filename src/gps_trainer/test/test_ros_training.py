@@ -5,7 +5,7 @@ processes talking over Fast DDS.
   parameter files (the launch file's Node calls, read from its syntax tree, against what the
   bringup evaluates and would run);
 - a short run through the bringup (2 conditions, 2 iterations, 64x64 images, a tiny CNN) ends
-  with its evaluation; samples flow controller -> trainer and policy updates back; every stored
+  with its evaluation, and the web GUI's dashboard (headless chromium) shows both iterations; samples flow controller -> trainer and policy updates back; every stored
   sample's joint states equal, step by step, a run of consecutive /joint_states the sim
   published (no dropped or duplicated step), and its frames equal the published images;
 - a trainer killed (SIGKILL) mid-run and started again on its run folder resumes, keeps every
@@ -21,12 +21,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rclpy
 import yaml
+from playwright.sync_api import expect
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image, JointState
 
@@ -54,13 +56,15 @@ def test_bringup_starts_what_the_launch_file_describes():
     path = default_launch_file()
     assert path.read_text() == (ROOT / "launch" / "hanger.launch.py").read_text()
     declared = launch_nodes(path)
-    assert {n["executable"] for n in declared} == {"sim_node", "controller_node", "trainer_node"}
-    for robot, expected in (("sim", 3), ("real", 2)):
-        specs = resolve(load_description(path), {"robot": robot})
+    assert {n["executable"] for n in declared} == {"sim_node", "controller_node", "gui_node",
+                                                    "trainer_node"}
+    for robot, gui, expected in (("sim", "true", 4), ("real", "true", 3), ("sim", "false", 3)):
+        specs = resolve(load_description(path), {"robot": robot, "gui": gui})
         assert len(specs) == expected
         assert [(s.package, s.executable, s.name) for s in specs] == [
             (n["package"], n["executable"], n["name"]) for n in declared
-            if robot == "sim" or n["executable"] != "sim_node"]
+            if (robot == "sim" or n["executable"] != "sim_node")
+            and (gui == "true" or n["executable"] != "gui_node")]
         for spec in specs:
             params_file = Path(spec.params_files[0])
             assert params_file.name == "hanger.yaml"
@@ -135,6 +139,18 @@ def start(args: list[str], log: Path) -> subprocess.Popen:
                             env=os.environ.copy())
 
 
+def wait_until_serving(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
 def find_run(arm_states: np.ndarray, X: np.ndarray) -> int:
     """Index where the rows X[:, :14] appear as consecutive published states; -1 if nowhere."""
     for start_index in np.flatnonzero(np.all(arm_states == X[0, :14], axis=1)):
@@ -144,15 +160,29 @@ def find_run(arm_states: np.ndarray, X: np.ndarray) -> int:
     return -1
 
 
-def test_a_short_run_through_the_bringup(tiny_run, tmp_path, recorder):
+def test_a_short_run_through_the_bringup(tiny_run, tmp_path, recorder, browser, free_port):
     conditions, preset = tiny_run
     run_dir = tmp_path / "run"
-    proc = start(["gps_trainer.bringup", f"preset:={preset}", f"conditions:={conditions}",
-                  f"run_dir:={run_dir}"], tmp_path / "bringup.log")
+    port = free_port()
+    gui = start(["gps_trainer.gui.gui_node", "--ros-args", "-p", f"conditions_file:={conditions}",
+                 "-p", f"port:={port}"], tmp_path / "gui.log")
     try:
-        proc.wait(timeout=400)
+        wait_until_serving(f"http://127.0.0.1:{port}/api/state", gui, tmp_path / "gui.log")
+        proc = start(["gps_trainer.bringup", f"preset:={preset}", f"conditions:={conditions}",
+                      f"run_dir:={run_dir}", "gui:=false"], tmp_path / "bringup.log")
+        try:
+            proc.wait(timeout=400)
+        finally:
+            stop(proc)
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/dashboard")
+        expect(page.locator("#summary")).to_have_text(
+            "iteration 1 · phase end_to_end · 2 conditions · 2 iterations received",
+            timeout=15_000)
+        expect(page.locator("#latest tbody tr")).to_have_count(2)
+        page.close()
     finally:
-        stop(proc)
+        stop(gui)
     log = (tmp_path / "bringup.log").read_text()
     assert proc.returncode == 0, log[-3000:]
     assert "spatial_test: " in log and (run_dir / "evaluation.json").is_file()
