@@ -14,7 +14,8 @@ Publishes:
                                normalised image coordinates in [-1, 1], x then y) each step
   ~/samples                    gps_msgs/SampleTrajectory: each finished trial, without images
   /diagnostics                 diagnostic_msgs/DiagnosticArray once a second: loop period,
-                               jitter, inference time, deadline misses, faults
+                               jitter, inference time, deadline misses, faults (over the last
+                               second, and `last_trial_*` over the last whole trial)
 Action:
   ~/run_trial                  gps_msgs/action/RunTrial: run a policy version for T steps and
                                return the recorded sample (gps_controller.trial)
@@ -150,6 +151,8 @@ class ControllerNode(Node):
         torch.set_num_threads(self.params.inference_threads)
         self.store = PolicyStore(self.layout, self.params.device)
         self.stats = LoopStats(self.period)
+        self.trial_stats = LoopStats(self.period)
+        self._last_trial_stats: dict[str, float] = {}
         self._lock = threading.Lock()
         self._step_lock = threading.Lock()
         self._running = False
@@ -270,7 +273,7 @@ class ControllerNode(Node):
         if active is None:
             self.stats.restart()
             return
-        self.stats.tick(now)
+        self._tick(now)
         stale = self._stale(active, now)
         if stale:
             self._stop_stale(stale)
@@ -326,7 +329,7 @@ class ControllerNode(Node):
                 return
             image = self._image[1]
         now = time.monotonic()
-        self.stats.tick(now)
+        self._tick(now)
         self._control_step(active, reading, image, now)
 
     def _watch_lockstep(self) -> None:
@@ -369,10 +372,16 @@ class ControllerNode(Node):
             self._end_trial(active, fault)
             return
         self._publish_torque(command.torque)
-        self.stats.step_done(started, inference, time.monotonic())
+        published = time.monotonic()
+        self.stats.step_done(started, inference, published)
+        self.trial_stats.step_done(started, inference, published)
         points = trial.plan.policy.feature_points
         if points is not None:
             self._points_pub.publish(Float32MultiArray(data=points.astype(np.float32).ravel()))
+
+    def _tick(self, now: float) -> None:
+        self.stats.tick(now)
+        self.trial_stats.tick(now)
 
     def _stop_stale(self, reason: str) -> None:
         self._publish_torque(np.zeros_like(self.limits))
@@ -395,6 +404,15 @@ class ControllerNode(Node):
             self._fault(f"trial {active.trial.plan.trial_id} aborted at step {active.trial.t}: "
                         f"{reason}")
         active.record, active.final_state, active.reason = record, final_state, reason
+        self._last_trial_stats = self.trial_stats.report()
+        self.get_logger().info(
+            f"trial {active.trial.plan.trial_id}: {active.trial.t} steps, period p50/p99 "
+            f"{self._last_trial_stats['period_p50_ms']:.2f}/"
+            f"{self._last_trial_stats['period_p99_ms']:.2f} ms, jitter p99 "
+            f"{self._last_trial_stats['jitter_p99_ms']:.2f} ms, inference p50/p99 "
+            f"{self._last_trial_stats['inference_p50_ms']:.2f}/"
+            f"{self._last_trial_stats['inference_p99_ms']:.2f} ms, deadline misses "
+            f"{self._last_trial_stats['deadline_misses']}")
         active.finished.set_result(True)
 
     # Policies and trials (their own threads) ---------------------------------------------------
@@ -433,6 +451,7 @@ class ControllerNode(Node):
                 goal_handle.abort()
                 return result
             self._active = active
+            self.trial_stats = LoopStats(self.period)
         if self.params.mode == "lockstep":
             self._step_lockstep()
         await active.finished
@@ -491,7 +510,9 @@ class ControllerNode(Node):
         values = {**{k: f"{v:.3f}" if isinstance(v, float) else str(v) for k, v in stats.items()},
                   "mode": self.params.mode, "policy_version": str(self.store.last_version),
                   "trial_running": str(self._active is not None),
-                  "faults_since_last_report": str(len(faults))}
+                  "faults_since_last_report": str(len(faults)),
+                  **{f"last_trial_{k}": f"{v:.3f}" if isinstance(v, float) else str(v)
+                     for k, v in self._last_trial_stats.items()}}
         status = DiagnosticStatus(level=level, name="gps_controller", message=message,
                                   hardware_id="right_arm",
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
