@@ -12,8 +12,30 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from gps_controller.kinematics import ArmKinematics  # noqa: E402
+from gps_controller.layout import RIGHT_ARM_JOINTS  # noqa: E402
+from gps_sim import HangerCondition, HangerEnv  # noqa: E402
+from gps_sim.env import TOOL_BODY  # noqa: E402
+from gps_sim.scene import MODEL_PATH, ROBOT_BODY  # noqa: E402
+
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
 STOP_TIMEOUT_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def kinematics():
+    """The controller's kinematics of the right arm, from the simulator's model."""
+    return ArmKinematics(MODEL_PATH, RIGHT_ARM_JOINTS, ROBOT_BODY, TOOL_BODY)
+
+
+@pytest.fixture(scope="module")
+def env():
+    """The simulator at the nominal rack pose with each grasp (no camera)."""
+    env = HangerEnv([HangerCondition("nominal_g0", (0.75, 0.0, -0.10), grasp=0),
+                     HangerCondition("nominal_g1", (0.75, 0.0, -0.10), grasp=1)],
+                    render_observations=False)
+    yield env
+    env.close()
 
 
 class NodeProcess:

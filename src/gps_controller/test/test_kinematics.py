@@ -12,25 +12,10 @@ import pytest  # noqa: E402
 
 from gps_controller.kinematics import ArmKinematics, KinematicsError  # noqa: E402
 from gps_controller.layout import RIGHT_ARM_JOINTS  # noqa: E402
-from gps_sim import HangerCondition, HangerEnv  # noqa: E402
 from gps_sim.env import TOOL_BODY  # noqa: E402
 from gps_sim.scene import MODEL_PATH  # noqa: E402
 
 BASE = "torso_lift_link"
-
-
-@pytest.fixture(scope="module")
-def kinematics():
-    return ArmKinematics(MODEL_PATH, RIGHT_ARM_JOINTS, BASE, TOOL_BODY)
-
-
-@pytest.fixture(scope="module")
-def env():
-    env = HangerEnv([HangerCondition("nominal_g0", (0.75, 0.0, -0.10), grasp=0),
-                     HangerCondition("nominal_g1", (0.75, 0.0, -0.10), grasp=1)],
-                    render_observations=False)
-    yield env
-    env.close()
 
 
 def random_arm_states(env, rng, n):

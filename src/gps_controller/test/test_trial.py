@@ -15,34 +15,16 @@ import pytest  # noqa: E402
 
 from gps_controller.controller_client import TrialRequest  # noqa: E402
 from gps_controller.controller_policies import LinearGaussianPolicy  # noqa: E402
-from gps_controller.kinematics import ArmKinematics  # noqa: E402
 from gps_controller.layout import (PR2_RIGHT_ARM, RIGHT_ARM_EFFORT_LIMITS,  # noqa: E402
                                    RIGHT_ARM_JOINTS)
 from gps_controller.noise import NoiseConfig, exploration_noise  # noqa: E402
 from gps_controller.policies.linear_gaussian import LinearGaussianController  # noqa: E402
 from gps_controller.sensor_reading import JointReading  # noqa: E402
 from gps_controller.trial import Trial, TrialError, plan_trial  # noqa: E402
-from gps_sim import HangerCondition, HangerEnv  # noqa: E402
-from gps_sim.env import TOOL_BODY  # noqa: E402
-from gps_sim.scene import MODEL_PATH  # noqa: E402
 
 L = PR2_RIGHT_ARM
 DT = 0.05
 T = 25
-
-
-@pytest.fixture(scope="module")
-def kinematics():
-    return ArmKinematics(MODEL_PATH, RIGHT_ARM_JOINTS, "torso_lift_link", TOOL_BODY)
-
-
-@pytest.fixture(scope="module")
-def env():
-    env = HangerEnv([HangerCondition("nominal_g0", (0.75, 0.0, -0.10), grasp=0),
-                     HangerCondition("nominal_g1", (0.75, 0.0, -0.10), grasp=1)],
-                    render_observations=False)
-    yield env
-    env.close()
 
 
 def controller(seed, T=T, dX=L.dX, dU=L.dU):
