@@ -52,7 +52,6 @@ import numpy as np
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -68,6 +67,7 @@ from gps_controller.layout import PR2_RIGHT_ARM, RIGHT_ARM_EFFORT_LIMITS
 from gps_controller.loop_stats import LoopStats
 from gps_controller.message_validation import MessageError
 from gps_controller.messages import SampleRecord, sample_to_msg
+from gps_controller.node_parameters import declare_parameters
 from gps_controller.sensor_reading import JointReading, camera_frame, joint_reading, stamp_ns
 from gps_controller.trial import Trial, TrialError, plan_trial
 from gps_controller.typed_config import ConfigError
@@ -142,7 +142,7 @@ class ControllerNode(Node):
 
     def __init__(self) -> None:
         super().__init__("gps_controller")
-        self.params = self._declare_parameters()
+        self.params = declare_parameters(self, ControllerNodeParams, PARAM_DESCRIPTIONS)
         self.layout = PR2_RIGHT_ARM
         self.limits = RIGHT_ARM_EFFORT_LIMITS
         self.period = 1.0 / self.params.rate_hz
@@ -519,13 +519,6 @@ class ControllerNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)
-
-    def _declare_parameters(self) -> ControllerNodeParams:
-        values = {}
-        for name, default in ControllerNodeParams.__dataclass_fields__.items():
-            descriptor = ParameterDescriptor(description=PARAM_DESCRIPTIONS[name])
-            values[name] = self.declare_parameter(name, default.default, descriptor).value
-        return ControllerNodeParams(**values)
 
 
 GIL_SWITCH_INTERVAL_S = 0.001

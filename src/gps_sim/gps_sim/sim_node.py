@@ -42,7 +42,6 @@ import time
 from dataclasses import dataclass
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -54,6 +53,7 @@ from std_msgs.msg import Float64MultiArray
 
 from gps_controller.message_validation import MessageError
 from gps_controller.messages import image_to_msg
+from gps_controller.node_parameters import declare_parameters
 from gps_controller.typed_config import ConfigError
 from gps_msgs.msg import TargetPose
 from gps_msgs.srv import CheckTask, SetCondition
@@ -114,7 +114,7 @@ class SimNode(Node):
 
     def __init__(self) -> None:
         super().__init__("gps_sim")
-        self.params = self._declare_parameters()
+        self.params = declare_parameters(self, SimNodeParams, PARAM_DESCRIPTIONS)
         env = _make_env(self.params)
         size = self.params.image_size or env.task.image_size
         self.session = SimSession(env, self.params.seed,
@@ -215,13 +215,6 @@ class SimNode(Node):
         level, message, values = self._window.report(self.params.mode)
         self._diagnostics_pub.publish(
             diagnostics_msg(self.get_clock().now().to_msg(), level, message, values))
-
-    def _declare_parameters(self) -> SimNodeParams:
-        values = {}
-        for name, default in SimNodeParams().__dict__.items():
-            descriptor = ParameterDescriptor(description=PARAM_DESCRIPTIONS[name])
-            values[name] = self.declare_parameter(name, default, descriptor).value
-        return SimNodeParams(**values)
 
 
 class _DiagnosticsWindow:

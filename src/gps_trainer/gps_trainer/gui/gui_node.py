@@ -35,13 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rclpy
-from rcl_interfaces.msg import Log, ParameterDescriptor
+from rcl_interfaces.msg import Log
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray
 
 from gps_controller.message_validation import MessageError, check_image
+from gps_controller.node_parameters import declare_parameters
 from gps_msgs.msg import SampleTrajectory, TargetPose, TrainingProgress
 from gps_msgs.srv import SaveCondition, SetCondition
 from gps_sim.conditions import load_conditions, load_task_config
@@ -84,7 +85,7 @@ class GuiNode(Node):
 
     def __init__(self) -> None:
         super().__init__("gps_gui")
-        self.params = self._declare_parameters()
+        self.params = declare_parameters(self, GuiNodeParams, PARAM_DESCRIPTIONS)
         path = Path(self.params.conditions_file).resolve()
         self.conditions_path = path
         task = load_task_config(path)
@@ -157,13 +158,6 @@ class GuiNode(Node):
                             f"yaw {stored.rack_yaw:.4f} rad, grasp {stored.grasp}")
         self.get_logger().info(response.message)
         return response
-
-    def _declare_parameters(self) -> GuiNodeParams:
-        values = {}
-        for name, default in GuiNodeParams().__dict__.items():
-            descriptor = ParameterDescriptor(description=PARAM_DESCRIPTIONS[name])
-            values[name] = self.declare_parameter(name, default, descriptor).value
-        return GuiNodeParams(**values)
 
 
 def _guarded(node: Node, topic: str, callback):
