@@ -132,19 +132,12 @@ def cnn_update(version, size):
 
 
 def run_trial(probe, version, T, points, targets, record_images=False, lockstep=False):
-    from gps_controller.controller_client import TrialFailed, TrialRequest
+    from gps_controller.controller_client import TrialRequest
     stamp = probe.sim.reset("train_near_right_low_g0") if lockstep else None
-    deadline = time.monotonic() + 20
-    while True:
-        request = TrialRequest(version, 0, T, points, targets, noise_scale=0.0,
-                               record_images=record_images,
-                               **({"start_stamp": stamp} if stamp is not None else {}))
-        try:
-            return probe.controller.run_trial(request, timeout=T / RATE_HZ * 3 + 60)
-        except TrialFailed as exc:
-            if "is not held" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    request = TrialRequest(version, 0, T, points, targets, noise_scale=0.0,
+                           record_images=record_images,
+                           **({"start_stamp": stamp} if stamp is not None else {}))
+    return probe.controller.run_trial(request, timeout=T / RATE_HZ * 3 + 60, policy_wait=20.0)
 
 
 def warm_up(probe, version, points, targets, timeout=60.0):

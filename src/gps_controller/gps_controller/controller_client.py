@@ -6,6 +6,7 @@ gps_controller.ros_calls); the trainer node and the tests use it the same way.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,11 +14,14 @@ from builtin_interfaces.msg import Time
 from rclpy.action import ActionClient
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+from gps_controller.controller_policies import NOT_HELD
 from gps_controller.messages import SampleRecord, sample_from_msg
 from gps_controller.ros_calls import CallTimeout, wait_for
 from gps_msgs.action import RunTrial
 from gps_msgs.msg import PolicyUpdate
 
+POLICY_WAIT_S = 5.0
+NOT_HELD_RETRY_S = 0.05
 UPDATE_QOS = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
 
@@ -80,13 +84,22 @@ class ControllerClient:
         """Publish a policy update (the controller validates and stores it)."""
         self.update_pub.publish(update)
 
-    def run_trial(self, request: TrialRequest, timeout: float
-                  ) -> tuple[SampleRecord, np.ndarray]:
-        """Run one trial; returns the sample and the final state, or raises TrialFailed."""
-        handle = wait_for(self.trials.send_goal_async(request.goal()), 10.0, "run_trial goal")
-        if not handle.accepted:
-            raise TrialFailed("the controller rejected the trial goal")
-        answer = wait_for(handle.get_result_async(), timeout, "run_trial result").result
+    def run_trial(self, request: TrialRequest, timeout: float,
+                  policy_wait: float = POLICY_WAIT_S) -> tuple[SampleRecord, np.ndarray]:
+        """Run one trial; returns the sample and the final state, or raises TrialFailed. A
+        policy pushed just before travels on a topic, the goal on an action, so the goal may
+        come first: while the controller refuses it for a version it does not hold yet, the
+        goal is sent again, for up to `policy_wait` s (a refused goal moves nothing)."""
+        deadline = time.monotonic() + policy_wait
+        while True:
+            handle = wait_for(self.trials.send_goal_async(request.goal()), 10.0,
+                              "run_trial goal")
+            if not handle.accepted:
+                raise TrialFailed("the controller rejected the trial goal")
+            answer = wait_for(handle.get_result_async(), timeout, "run_trial result").result
+            if answer.success or NOT_HELD not in answer.message or time.monotonic() > deadline:
+                break
+            time.sleep(NOT_HELD_RETRY_S)
         record = sample_from_msg(answer.sample) if answer.sample.t else None
         if not answer.success:
             raise TrialFailed(answer.message, record)

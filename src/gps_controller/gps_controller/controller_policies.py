@@ -22,6 +22,8 @@ from gps_controller.policies.linear_gaussian import LinearGaussianController
 
 LATEST = 0
 """A trial's policy_version 0 asks for the newest policy held."""
+NOT_HELD = "is not held"
+"""Words of the refusal of a trial whose policy version has not arrived (or was replaced)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,7 +136,7 @@ class PolicyStore:
             if version == LATEST and held:
                 return held[max(held)]
             if version not in held:
-                raise KeyError(f"policy version {version} is not held; held: {sorted(held)}")
+                raise KeyError(f"policy version {version} {NOT_HELD}; held: {sorted(held)}")
             return held[version]
 
     def _decode_network(self, weights) -> GaussianPolicy:

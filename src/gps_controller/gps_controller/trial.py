@@ -22,7 +22,7 @@ from gps_controller.layout import Layout
 from gps_controller.messages import SampleRecord
 from gps_controller.noise import NoiseConfig, exploration_noise
 from gps_controller.safety import SafeTorque, safe_torque
-from gps_controller.sensor_reading import JointReading
+from gps_controller.sensor_reading import JointReading, stamp_ns
 
 
 class TrialError(ValueError):
@@ -82,7 +82,7 @@ def plan_trial(goal, policy: ControllerPolicy, layout: Layout) -> TrialPlan:
                         goal.noise_smooth_sigma, goal.noise_renormalize)
     return TrialPlan(policy, T, noise, points, targets, bool(goal.record_images),
                      goal.condition, goal.iteration, goal.trial_id, goal.noise_seed,
-                     int(goal.start_stamp.sec) * 1_000_000_000 + int(goal.start_stamp.nanosec))
+                     stamp_ns(goal.start_stamp))
 
 
 class Trial:

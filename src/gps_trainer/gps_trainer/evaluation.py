@@ -24,6 +24,7 @@ import torch
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_sim.conditions import load_conditions, load_task_config
 from gps_sim.env import HangerEnv
+from gps_trainer.rollout import target_distance
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,7 @@ def run_policy_episode(env: HangerEnv, policy: GaussianPolicy, condition: int, s
         frames.append(obs.image)
         eps = rng.standard_normal(layout.dU) if noise else None
         x, obs = env.step(policy.act(inputs, obs.image if policy.uses_images else None, eps))
-    points = x[layout.state_slice("ee_points_rel_target")].reshape(-1, 3)
-    return bool(env.success()), float(np.linalg.norm(points, axis=1).mean()), np.stack(frames)
+    return bool(env.success()), target_distance(layout, x), np.stack(frames)
 
 
 def evaluate(env: HangerEnv, policy: GaussianPolicy, trials: int, seed: int = 0,

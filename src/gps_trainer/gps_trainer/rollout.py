@@ -43,10 +43,15 @@ def rollout(env, policy: Policy, condition: int, noise: np.ndarray, seed: int) -
         if obs.image is not None:
             frames.append(obs.image)
         x, obs = env.step(u)
-    points = x[layout.state_slice("ee_points_rel_target")].reshape(-1, 3)
     return Rollout(
         sample=Sample(X, U, condition, obs=O, noise=noise),
         images=np.stack(frames) if frames else None,
         success=bool(env.success()),
-        final_distance=float(np.linalg.norm(points, axis=1).mean()),
+        final_distance=target_distance(layout, x),
     )
+
+
+def target_distance(layout, x: np.ndarray) -> float:
+    """Mean distance (m) of the end-effector points to their targets in state x."""
+    offsets = x[layout.state_slice("ee_points_rel_target")].reshape(-1, 3)
+    return float(np.linalg.norm(offsets, axis=1).mean())

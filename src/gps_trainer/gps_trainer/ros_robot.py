@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gps_controller.controller_client import ControllerClient, TrialFailed, TrialRequest
+from gps_controller.controller_client import ControllerClient, TrialRequest
 from gps_controller.layout import PR2_RIGHT_ARM
 from gps_controller.messages import (linear_gaussian_to_msg, network_policy_to_msg,
                                      policy_update_msg)
@@ -33,12 +33,8 @@ from gps_controller.policies.linear_gaussian import LinearGaussianController
 from gps_sim.env import HangerEnv
 from gps_sim.sim_client import SimClient
 from gps_trainer.evaluation import ConditionResult
-from gps_trainer.rollout import Rollout
+from gps_trainer.rollout import Rollout, target_distance
 from gps_trainer.sample import Sample
-
-NOT_HELD_RETRY_S = 5.0
-"""How long a trial is retried while the controller has not yet stored the pushed policy (the
-update travels on a topic, the trial goal on an action: either may arrive first)."""
 
 
 @dataclass(frozen=True)
@@ -127,23 +123,12 @@ class RosRobot:
                ) -> tuple[Sample, np.ndarray | None, bool, float]:
         self.trials += 1
         smooth = self.noise.sigma if self.noise.smooth else 0.0
-        deadline = time.monotonic() + NOT_HELD_RETRY_S
-        while True:
-            stamp = self.sim.reset(geometry.name)
-            request = TrialRequest(
-                version, condition, self.T, geometry.ee_points_tool, geometry.ee_targets,
-                noise_seed=noise_seed, noise_scale=noise_scale, noise_smooth_sigma=smooth,
-                noise_renormalize=self.noise.renormalize, record_images=record_images,
-                iteration=iteration, trial_id=self.trials, start_stamp=stamp)
-            try:
-                record, final_state = self.controller.run_trial(request, self.trial_timeout)
-                break
-            except TrialFailed as exc:
-                if "is not held" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        request = TrialRequest(
+            version, condition, self.T, geometry.ee_points_tool, geometry.ee_targets,
+            noise_seed=noise_seed, noise_scale=noise_scale, noise_smooth_sigma=smooth,
+            noise_renormalize=self.noise.renormalize, record_images=record_images,
+            iteration=iteration, trial_id=self.trials, start_stamp=self.sim.reset(geometry.name))
+        record, final_state = self.controller.run_trial(request, self.trial_timeout)
         success, _ = self.sim.check_task()
-        offsets = final_state[PR2_RIGHT_ARM.state_slice("ee_points_rel_target")].reshape(-1, 3)
-        distance = float(np.linalg.norm(offsets, axis=1).mean())
         sample = Sample(record.X, record.U, condition, obs=record.obs_config, noise=record.noise)
-        return sample, record.images, success, distance
+        return sample, record.images, success, target_distance(PR2_RIGHT_ARM, final_state)
