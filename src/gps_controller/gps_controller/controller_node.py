@@ -257,7 +257,7 @@ class ControllerNode(Node):
             self.get_logger().error("emergency stop: zero torque, trials refused until released")
             with self._step_lock:
                 self._end_trial(self._active, "emergency stop")
-                self._publish_torque(np.zeros_like(self.limits))
+                self._publish_zero_torque()
         elif not msg.data and self._stopped:
             self._stopped = False
             self.get_logger().warning("emergency stop released")
@@ -351,24 +351,23 @@ class ControllerNode(Node):
             record, final_state = trial.finish(reading)
             self._end_trial(active, "", record, final_state)
             if self.params.mode == "realtime":
-                self._publish_torque(np.zeros_like(self.limits))
+                self._publish_zero_torque()
             return
         size = trial.plan.policy.image_size
         if size is not None and image is not None and image.shape[:2] != size:
             self._end_trial(active, f"camera frames are {image.shape[0]}x{image.shape[1]}, the "
                             f"policy expects {size[0]}x{size[1]}")
-            self._publish_torque(np.zeros_like(self.limits))
+            self._publish_zero_torque()
             return
         try:
             command = trial.step(reading, image)
         except (KinematicsError, ValueError) as exc:
-            command = None
             fault = f"control step failed: {exc}"
         else:
             fault = command.fault
         inference = time.monotonic() - started
         if fault:
-            self._publish_torque(np.zeros_like(self.limits))
+            self._publish_zero_torque()
             self._end_trial(active, fault)
             return
         self._publish_torque(command.torque)
@@ -384,8 +383,11 @@ class ControllerNode(Node):
         self.trial_stats.tick(now)
 
     def _stop_stale(self, reason: str) -> None:
-        self._publish_torque(np.zeros_like(self.limits))
+        self._publish_zero_torque()
         self._end_trial(self._active, reason)
+
+    def _publish_zero_torque(self) -> None:
+        self._publish_torque(np.zeros_like(self.limits))
 
     def _publish_torque(self, torque: np.ndarray) -> None:
         self._command_pub.publish(Float64MultiArray(data=np.asarray(torque, float).tolist()))
@@ -461,7 +463,7 @@ class ControllerNode(Node):
         active = self._active
         if active is not None and active.goal_handle is goal_handle:
             with self._step_lock:
-                self._publish_torque(np.zeros_like(self.limits))
+                self._publish_zero_torque()
                 self._end_trial(active, "cancelled by the client")
         return CancelResponse.ACCEPT
 
