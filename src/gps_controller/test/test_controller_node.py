@@ -110,17 +110,17 @@ def ros():
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("controller_node_test", context=context)
+    ros = type("Ros", (), {})()     # every entity made before the executor spins the node
+    ros.node = node
+    ros.graph = Recorder(node)
+    ros.controller = ControllerClient(node, CONTROLLER)
+    ros.sim = SimClient(node)
+    ros.estop = node.create_publisher(Bool, f"{CONTROLLER}/emergency_stop", 10)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)
     thread.start()
     try:
-        ros = type("Ros", (), {})()
-        ros.node = node
-        ros.graph = Recorder(node)
-        ros.controller = ControllerClient(node, CONTROLLER)
-        ros.sim = SimClient(node)
-        ros.estop = node.create_publisher(Bool, f"{CONTROLLER}/emergency_stop", 10)
         yield ros
     finally:
         executor.shutdown()

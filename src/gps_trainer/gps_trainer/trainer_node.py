@@ -71,6 +71,19 @@ class TrainerNode(Node):
         self.resume = self.run_folder.config_path.is_file()
         self.config = self._config()
         self._progress_pub = self.create_publisher(TrainingProgress, "~/progress", 10)
+        self.robot = self._robot()
+
+    def _robot(self) -> RosRobot:
+        """The clients of the sim and controller, made here, before an executor spins this node:
+        an entity added while another thread spins the node can be seen half-built (rclpy's
+        ActionClient then fails in the executor and the spin thread dies)."""
+        config = self.config
+        sets = (config.train_set, config.test_set)
+        geometry = {name: condition_geometry(train_gps.make_env(config, name)) for name in sets}
+        T = train_gps.make_env(config, config.train_set).task.episode_steps
+        return RosRobot(self, geometry, config.train_set, T, config.phase.noise,
+                        record_images=True, trial_timeout=self.values["trial_timeout_s"],
+                        log=self.log)
 
     def _config(self) -> train_gps.GpsRunConfig:
         if self.resume:
@@ -94,18 +107,11 @@ class TrainerNode(Node):
                                                 self.get_clock().now().to_msg()))
 
     def run(self) -> dict:
-        config = self.config
-        sets = (config.train_set, config.test_set)
-        geometry = {name: condition_geometry(train_gps.make_env(config, name)) for name in sets}
-        T = train_gps.make_env(config, config.train_set).task.episode_steps
-        robot = RosRobot(self, geometry, config.train_set, T, config.phase.noise,
-                         record_images=True, trial_timeout=self.values["trial_timeout_s"],
-                         log=self.log)
         self.log(f"waiting for the sim and controller nodes (up to {READY_TIMEOUT_S:.0f} s)")
-        robot.wait_until_ready(READY_TIMEOUT_S)
+        self.robot.wait_until_ready(READY_TIMEOUT_S)
         self.log(("resuming " if self.resume else "starting ") + f"run {self.run_folder.path}")
-        return train_gps.train(config, self.run_folder, resume=self.resume, log=self.log,
-                               robot=robot, on_iteration=self.publish_progress)
+        return train_gps.train(self.config, self.run_folder, resume=self.resume, log=self.log,
+                               robot=self.robot, on_iteration=self.publish_progress)
 
 
 def main(args=None) -> int:

@@ -153,11 +153,24 @@ class Peer:
             return RunTrial.Result(success=True, message="ran on the test's action server",
                                    sample=sample)
 
-        server = ActionServer(self.node, RunTrial, "/gps_controller/run_trial", execute)
-        try:
+        with self.extra_node("gui_test_trial_server",
+                             lambda node: ActionServer(node, RunTrial,
+                                                       "/gps_controller/run_trial", execute)):
             yield goals
+
+    @contextlib.contextmanager
+    def extra_node(self, name: str, build):
+        """A second node of this process with the entities `build(node)` returns, added to the
+        spinning executor only once they are complete (an entity made on a node while another
+        thread spins it can be seen half-built)."""
+        node = rclpy.create_node(name, context=self.context)
+        built = build(node)
+        self.executor.add_node(node)
+        try:
+            yield built
         finally:
-            server.destroy()
+            self.executor.remove_node(node)
+            node.destroy_node()
 
 
 def rack_pose_from_joints(names, positions) -> tuple[np.ndarray, float]:
@@ -498,29 +511,34 @@ def test_run_one_trial_on_the_real_controller(stack, peer, page, tmp_path):
     controller = start(["gps_controller.controller_node", "--ros-args", "-p", "mode:=realtime",
                         "-p", f"robot_description:={MODEL_PATH}"], tmp_path / "controller.log")
     try:
-        client = ControllerClient(peer.node)
-        client.wait_until_ready(START_TIMEOUT)
-        torch.manual_seed(0)
-        policy = GaussianPolicy(FullStateMLP(FullStateMLPConfig(fc_units=(8,))), device="cpu")
-        policy.set_covariance(0.01 * np.eye(policy.dim_u))
-        wait_until(lambda: client.update_pub.get_subscription_count() > 0, START_TIMEOUT,
-                   "the controller to subscribe to policy updates")
-        client.push(policy_update_msg(1, network=network_policy_to_msg(policy.to_params())))
-        open_teleop(page, stack)
-        page.fill("#condition", "train_near_left_high_g0")
-
-        def done() -> bool:
-            status = page.locator("#trial-status").inner_text()
-            if "failed" in status and "not held" in status:   # the update was still in flight
-                page.click("#run-trial")
-            return "trial done" in status
-
-        page.click("#run-trial")
-        wait_until(done, 60, "the trial on the controller node: "
-                   + (tmp_path / "controller.log").read_text()[-2000:])
-        expect(page.locator("#trial-status")).to_contain_text("100 steps")
+        with peer.extra_node("gui_test_controller_client", ControllerClient) as client:
+            run_trial_from_the_page(client, stack, page, tmp_path)
     finally:
         stop(controller)
+
+
+def run_trial_from_the_page(client, stack, page, tmp_path):
+    client.wait_until_ready(START_TIMEOUT)
+    torch.manual_seed(0)
+    policy = GaussianPolicy(FullStateMLP(FullStateMLPConfig(fc_units=(8,))), device="cpu")
+    policy.set_covariance(0.01 * np.eye(policy.dim_u))
+    wait_until(lambda: client.update_pub.get_subscription_count() > 0, START_TIMEOUT,
+               "the controller to subscribe to policy updates")
+    client.push(policy_update_msg(1, network=network_policy_to_msg(policy.to_params())))
+    open_teleop(page, stack)
+    page.fill("#condition", "train_near_left_high_g0")
+
+    def done() -> bool:
+        status = page.locator("#trial-status").inner_text()
+        if "failed" in status and "not held" in status:   # the update was still in flight
+            page.click("#run-trial")
+        return "trial done" in status
+
+    page.click("#run-trial")
+    wait_until(done, 60, "the trial on the controller node: "
+               + (tmp_path / "controller.log").read_text()[-2000:])
+    expect(page.locator("#trial-status")).to_contain_text("100 steps")
+
 
 # Dashboard -----------------------------------------------------------------------------------
 
