@@ -19,7 +19,7 @@ from gps_trainer.gmm import GaussianMixture
 from gps_trainer.linear_gaussian import (LinearGaussianController, LinearGaussianDynamics,
                                          TrajectoryMarginals)
 from gps_trainer.quadratic_cost import QuadraticCost
-from gps_trainer.traj_opt import TrajOptResult
+from gps_trainer.traj_opt import EtaSearch, TrajOptResult
 
 
 def lqr_backward(cost, dynamics, scale):
@@ -126,22 +126,14 @@ def trajectory_kl(p, q, marginals):
 
 
 def optimize_trajectory(cost, dynamics, initial_state, prev, epsilon, eta, config, badmm=None):
-    """Geometric bisection on eta until |KL - epsilon| < tol epsilon, one pass at a time."""
-    min_eta, max_eta = config.min_eta, config.max_eta
-    eta = float(np.clip(eta, min_eta, max_eta))
-    for iteration in range(1, config.max_iterations + 1):
-        controller, eta = backward_pass(cost, dynamics, prev, eta, config, badmm)
-        kl = trajectory_kl(controller, prev, forward_pass(controller, dynamics, initial_state))
-        result = TrajOptResult(controller, eta, kl, epsilon, False, iteration)
-        if abs(kl - epsilon) < config.kl_tolerance * epsilon:
-            return TrajOptResult(controller, eta, kl, epsilon, True, iteration)
-        if kl < epsilon:
-            max_eta = eta
-            eta = max(math.sqrt(min_eta * max_eta), 0.1 * max_eta)
-        else:
-            min_eta = eta
-            eta = min(math.sqrt(min_eta * max_eta), 10.0 * min_eta)
-    return result
+    """The dual search's eta rule (gps_trainer.traj_opt.EtaSearch), one pass at a time."""
+    search = EtaSearch(epsilon, eta, config)
+    while not search.done:
+        controller, eta = backward_pass(cost, dynamics, prev, search.next_eta, config, badmm)
+        search.record(eta, trajectory_kl(controller, prev,
+                                         forward_pass(controller, dynamics, initial_state)))
+    return TrajOptResult(controller, search.eta, search.kl, epsilon, search.converged,
+                         search.iterations)
 
 
 def log_joint(gmm, points):

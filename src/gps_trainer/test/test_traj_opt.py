@@ -9,7 +9,7 @@ from gps_trainer.linear_gaussian import forward_pass
 from gps_trainer.quadratic_cost import QuadraticCost, expected_cost
 from gps_trainer.random_systems import (random_controller, random_initial_state,
                                         random_stable_dynamics)
-from gps_trainer.traj_opt import (BadmmTerms, TrajOptConfig, backward_pass,
+from gps_trainer.traj_opt import (BadmmTerms, EtaSearch, TrajOptConfig, backward_pass,
                                   negative_log_likelihood, optimize_trajectory)
 from gps_trainer.trajectory_kl import action_kl_per_step
 
@@ -46,6 +46,26 @@ def test_dual_search_meets_the_kl_bound_within_ten_percent(seed, epsilon):
     assert result.converged
     assert abs(result.kl - epsilon) < 0.1 * epsilon
     assert result.iterations <= 50
+
+
+def test_eta_search_finds_the_root_of_a_power_law_in_two_passes():
+    """Given KL = c / eta^2 (the large-eta regime) and KL < epsilon at the start, the first step's
+    slope -2 lands on the root."""
+    search = EtaSearch(epsilon=1.0, eta=100.0, config=TrajOptConfig())
+    while not search.done:
+        search.record(search.next_eta, 400.0 / search.next_eta ** 2)
+    assert search.converged and search.iterations == 2
+    assert abs(search.eta - 20.0) < 1.0
+
+
+def test_eta_search_stops_at_min_eta_when_the_constraint_is_inactive():
+    """Given an epsilon above the KL reachable at any eta, the search ends at min_eta at once
+    instead of spending its 50 passes there."""
+    cost, dynamics, x0, prev = _problem(6)
+    config = TrajOptConfig()
+    result = optimize_trajectory(cost, dynamics, x0, prev, 1e6, config=config)
+    assert not result.converged and result.kl < 1e6
+    assert result.eta == config.min_eta and result.iterations < 10
 
 
 def test_a_larger_step_lowers_the_expected_cost_more():
