@@ -10,7 +10,7 @@ and Jacobians are expressed in the robot (torso_lift_link) frame.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -146,9 +146,21 @@ class HangerEnv:
 
     # Episode control -------------------------------------------------------------------------
 
-    def reset(self, condition: int | str, seed: int = 0) -> tuple[np.ndarray, Observation]:
-        """Start an episode in `condition` (index or name); `seed` drives the start-pose noise."""
+    def reset(self, condition: int | str, seed: int = 0,
+              rack_offset=None) -> tuple[np.ndarray, Observation]:
+        """Start an episode in `condition` (index or name); `seed` drives the start-pose noise.
+        `rack_offset` (m, robot frame) moves this episode's rack from the condition's position:
+        the training samples' rack jitter (gps_trainer.train_gps.GpsRunConfig.rack_jitter)."""
         self.condition = self._lookup(condition)
+        if rack_offset is not None:
+            try:
+                offset = np.asarray(rack_offset, dtype=float)
+            except (TypeError, ValueError):
+                offset = np.empty(0)
+            if offset.shape != (3,) or not np.all(np.isfinite(offset)):
+                raise ValueError(f"rack_offset must be 3 finite numbers (m), got {rack_offset!r}")
+            self.condition = replace(self.condition, rack_position=tuple(
+                float(v) for v in np.asarray(self.condition.rack_position) + offset))
         self._rt = self._runtime(self.condition.scene)
         model, rt = self._rt.model, self._rt
         self._place_hanger(self.condition.grasp)

@@ -15,8 +15,9 @@ Subscribes:
                               (robot frame torso_lift_link, rotation about z only)
 Service:
   ~/set_condition             gps_msgs/srv/SetCondition: reset to the condition named by
-                              condition.name (its pose and grasp come from the conditions file);
-                              answers with the stamp of the new episode's step 0
+                              condition.name (its pose and grasp come from the conditions file),
+                              the rack moved by rack_offset; answers with the stamp of the new
+                              episode's step 0
   ~/check_task                gps_msgs/srv/CheckTask: the task's success test on the current state
 
 Modes (parameter `mode`):
@@ -179,8 +180,9 @@ class SimNode(Node):
 
     def _on_set_condition(self, request, response):
         name = request.condition.name
+        offset = request.rack_offset
         try:
-            step = self.session.reset(name)
+            step = self.session.reset(name, (offset.x, offset.y, offset.z))
         except ValueError as exc:
             response.success, response.message = False, str(exc)
             self.get_logger().error(f"set_condition: {exc}")

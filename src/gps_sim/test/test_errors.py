@@ -31,6 +31,12 @@ def test_unknown_condition_is_rejected(nominal_env, condition, message):
         nominal_env.reset(condition)
 
 
+@pytest.mark.parametrize("offset", [(0.01, 0.02), (0.0, np.nan, 0.0), (np.inf, 0, 0), "far"])
+def test_bad_rack_offset_is_rejected(nominal_env, offset):
+    with pytest.raises(ValueError, match="rack_offset must be 3 finite numbers"):
+        nominal_env.reset(0, rack_offset=offset)
+
+
 def test_step_before_reset_is_rejected():
     env = HangerEnv([HangerCondition("c", (0.75, 0.0, -0.10))], render_observations=False)
     with pytest.raises(RuntimeError, match="reset"):

@@ -30,6 +30,21 @@ def test_move_rack_drives_the_left_arm_to_a_new_pose(nominal_env):
     assert abs(yaw - goal_yaw) < YAW_TOLERANCE
 
 
+def test_rack_offset_moves_this_episode_s_rack_and_its_targets(nominal_env):
+    nominal_env.reset(0)
+    targets = nominal_env.target_points()
+    offset = np.array([0.03, -0.04, 0.025])
+    nominal_env.reset(0, rack_offset=offset)
+    centre, yaw = nominal_env.rack_pose()
+    np.testing.assert_allclose(centre, np.add((0.75, 0.0, -0.10), offset), atol=POSITION_TOLERANCE)
+    assert abs(yaw) < YAW_TOLERANCE
+    np.testing.assert_allclose(nominal_env.target_points(), targets + offset,
+                               atol=POSITION_TOLERANCE)
+    assert nominal_env.condition.name == "nominal_g0"
+    nominal_env.reset(0)
+    np.testing.assert_allclose(nominal_env.target_points(), targets, atol=1e-12)
+
+
 def test_targets_are_the_rack_target_sites(nominal_env):
     nominal_env.reset(0)
     robot = nominal_env._rt

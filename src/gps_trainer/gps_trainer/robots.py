@@ -23,7 +23,8 @@ from gps_trainer.rollout import Rollout, rollout
 
 class Robot(Protocol):
     def lg_rollout(self, condition: int, controller: LinearGaussianController,
-                   noise: np.ndarray, noise_seed: int, iteration: int) -> Rollout: ...
+                   noise: np.ndarray, noise_seed: int, iteration: int,
+                   rack_offset: np.ndarray) -> Rollout: ...
 
     def evaluate(self, policy: GaussianPolicy, set_name: str, trials: int, seed: int,
                  frames_dir: Path | None, log) -> list[ConditionResult]: ...
@@ -39,10 +40,11 @@ class DirectRobot:
         self.seed = seed
 
     def lg_rollout(self, condition: int, controller: LinearGaussianController,
-                   noise: np.ndarray, noise_seed: int, iteration: int) -> Rollout:
+                   noise: np.ndarray, noise_seed: int, iteration: int,
+                   rack_offset: np.ndarray) -> Rollout:
         reset_seed = (self.seed * 1000 + iteration) * 100 + condition
         return rollout(self.env, lambda t, x, o, e: controller.act(t, x, e), condition, noise,
-                       reset_seed)
+                       reset_seed, rack_offset)
 
     def evaluate(self, policy: GaussianPolicy, set_name: str, trials: int, seed: int,
                  frames_dir: Path | None, log) -> list[ConditionResult]:

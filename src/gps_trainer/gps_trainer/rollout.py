@@ -29,11 +29,13 @@ class Rollout:
     final_distance: float
 
 
-def rollout(env, policy: Policy, condition: int, noise: np.ndarray, seed: int) -> Rollout:
-    """Run `policy` for len(noise) steps in `condition` of `env` (a gps_sim HangerEnv)."""
+def rollout(env, policy: Policy, condition: int, noise: np.ndarray, seed: int,
+            rack_offset=None) -> Rollout:
+    """Run `policy` for len(noise) steps in `condition` of `env` (a gps_sim HangerEnv), the
+    rack moved by `rack_offset` (m) from the condition's position."""
     layout = env.layout
     T = noise.shape[0]
-    x, obs = env.reset(condition, seed)
+    x, obs = env.reset(condition, seed, rack_offset)
     X, U = np.zeros((T, layout.dX)), np.zeros((T, layout.dU))
     O = np.zeros((T, layout.dO_config))
     frames = []

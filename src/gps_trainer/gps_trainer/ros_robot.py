@@ -4,8 +4,8 @@ node, driven through their topics, services and actions.
 For a trial on condition c the trainer
   1. publishes the linear-Gaussian controller (or the network policy) as a PolicyUpdate with a
      new version to the controller node,
-  2. resets the scene to c through the sim node's set_condition (which answers with the stamp of
-     the episode's step 0),
+  2. resets the scene to c through the sim node's set_condition, the rack moved by the sample's
+     jitter (the answer is the stamp of the episode's step 0),
   3. sends RunTrial with that version, the stamp, the exploration noise's seed and smoothing and
      the condition's end-effector geometry, and receives the recorded sample,
   4. asks the sim node's check_task whether the hanger hangs.
@@ -46,25 +46,28 @@ class ConditionGeometry:
     ee_targets: np.ndarray
 
 
+def geometry_of(env: HangerEnv, condition: int, rack_offset=None) -> ConditionGeometry:
+    """The geometry of a condition of `env`, the rack moved by `rack_offset` (m): reset into
+    it (the sim node's own inverse kinematics places the rack) and read off the model."""
+    env.reset(condition, rack_offset=rack_offset)
+    return ConditionGeometry(env.condition.name, env.ee_points_in_tool(), env.target_points())
+
+
 def condition_geometry(env: HangerEnv) -> list[ConditionGeometry]:
-    """The geometry of every condition of `env` (reset into each, read off the model)."""
-    out = []
-    for index, condition in enumerate(env.conditions):
-        env.reset(index)
-        out.append(ConditionGeometry(condition.name, env.ee_points_in_tool(),
-                                     env.target_points()))
-    return out
+    """The geometry of every condition of `env`."""
+    return [geometry_of(env, index) for index in range(len(env.conditions))]
 
 
 class RosRobot:
     """Trials through the controller and sim nodes (see the module docstring)."""
 
-    def __init__(self, node, geometry: dict[str, list[ConditionGeometry]], train_set: str,
-                 T: int, noise: NoiseConfig, record_images: bool, trial_timeout: float = 300.0,
-                 log=print) -> None:
+    def __init__(self, node, geometry: dict[str, list[ConditionGeometry]], train_env: HangerEnv,
+                 train_set: str, T: int, noise: NoiseConfig, record_images: bool,
+                 trial_timeout: float = 300.0, log=print) -> None:
         self.controller = ControllerClient(node)
         self.sim = SimClient(node)
         self.geometry = geometry
+        self.train_env = train_env
         self.train_set = train_set
         self.T = T
         self.noise = noise
@@ -79,13 +82,16 @@ class RosRobot:
         self.controller.wait_until_ready(timeout)
 
     def lg_rollout(self, condition: int, controller: LinearGaussianController,
-                   noise: np.ndarray, noise_seed: int, iteration: int) -> Rollout:
+                   noise: np.ndarray, noise_seed: int, iteration: int,
+                   rack_offset: np.ndarray) -> Rollout:
         version = self._push(policy_update_msg(
             self._next_version(), condition=condition, linear_gaussian=linear_gaussian_to_msg(
                 controller.K, controller.k, controller.chol_covariance)))
-        geometry = self.geometry[self.train_set][condition]
+        geometry = (geometry_of(self.train_env, condition, rack_offset) if np.any(rack_offset)
+                    else self.geometry[self.train_set][condition])
         sample, images, success, distance = self._trial(
-            version, condition, geometry, noise_seed, 1.0, self.record_images, iteration)
+            version, condition, geometry, noise_seed, 1.0, self.record_images, iteration,
+            rack_offset)
         if not np.allclose(sample.noise, noise, rtol=0.0, atol=1e-12):
             raise RuntimeError("the controller's exploration noise differs from the trainer's "
                                "for the same seed: their noise settings disagree")
@@ -119,15 +125,16 @@ class RosRobot:
         return update.version
 
     def _trial(self, version: int, condition: int, geometry: ConditionGeometry, noise_seed: int,
-               noise_scale: float, record_images: bool, iteration: int
-               ) -> tuple[Sample, np.ndarray | None, bool, float]:
+               noise_scale: float, record_images: bool, iteration: int,
+               rack_offset=(0.0, 0.0, 0.0)) -> tuple[Sample, np.ndarray | None, bool, float]:
         self.trials += 1
         smooth = self.noise.sigma if self.noise.smooth else 0.0
         request = TrialRequest(
             version, condition, self.T, geometry.ee_points_tool, geometry.ee_targets,
             noise_seed=noise_seed, noise_scale=noise_scale, noise_smooth_sigma=smooth,
             noise_renormalize=self.noise.renormalize, record_images=record_images,
-            iteration=iteration, trial_id=self.trials, start_stamp=self.sim.reset(geometry.name))
+            iteration=iteration, trial_id=self.trials,
+            start_stamp=self.sim.reset(geometry.name, rack_offset))
         record, final_state = self.controller.run_trial(request, self.trial_timeout)
         success, _ = self.sim.check_task()
         sample = Sample(record.X, record.U, condition, obs=record.obs_config, noise=record.noise)

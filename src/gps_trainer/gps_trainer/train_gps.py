@@ -65,6 +65,7 @@ class GpsRunConfig:
     end_to_end_iterations: int = 4
     evaluation_trials: int = 3
     policy_success_trials: int = 1
+    rack_jitter: tuple[float, float, float] = (0.0, 0.0, 0.0)
     device: str | None = None
     phase: TrajectoryPhaseConfig = field(default_factory=TrajectoryPhaseConfig)
     pose_pretraining: pose_pretraining.PosePretrainingConfig = field(
@@ -77,6 +78,9 @@ class GpsRunConfig:
     policy_opt: PolicyOptConfig = field(default_factory=PolicyOptConfig)
 
     def __post_init__(self) -> None:
+        if len(self.rack_jitter) != 3 or not all(0.0 <= j < 0.1 for j in self.rack_jitter):
+            raise ValueError(f"rack_jitter: 3 half-widths in [0, 0.1) m, got "
+                             f"{list(self.rack_jitter)}")
         if tuple(self.network.image_size) != (self.image_size, self.image_size):
             raise ValueError(f"network.image_size {list(self.network.image_size)} differs from "
                              f"image_size {self.image_size}")
@@ -92,9 +96,11 @@ def load_config(path: str | Path, **overrides) -> GpsRunConfig:
     return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def make_env(config: GpsRunConfig, condition_set: str) -> HangerEnv:
+def make_env(config: GpsRunConfig, condition_set: str,
+             render_observations: bool = True) -> HangerEnv:
     task = replace(load_task_config(config.conditions_file), image_size=config.image_size)
-    return HangerEnv(load_conditions(config.conditions_file, condition_set), task)
+    return HangerEnv(load_conditions(config.conditions_file, condition_set), task,
+                     render_observations)
 
 
 def new_policy(network, config: GpsRunConfig) -> GaussianPolicy:
@@ -152,20 +158,34 @@ def switch_to_cnn(state: dict, config: GpsRunConfig) -> None:
     state["stage"] = END_TO_END
 
 
+def rack_offset(noise_seed: int, jitter) -> np.ndarray:
+    """A training sample's rack offset from its condition's position: uniform in +-jitter (m)
+    per axis, drawn from the sample's noise seed (so a resumed run draws the same)."""
+    return np.random.default_rng([noise_seed, 1]).uniform(-1.0, 1.0, 3) * np.asarray(jitter)
+
+
 def gps_iteration(state: dict, env: HangerEnv, robot: Robot, store: SampleStore,
                   iteration: int, config: GpsRunConfig) -> list[dict]:
-    """Sample every condition with its trajectory controller (each sample stored before use;
-    one already stored by a run that was killed is taken instead), then one BADMM iteration."""
+    """Sample every condition with its trajectory controller, the rack jittered around the
+    condition's position by config.rack_jitter (each sample stored before use; one already
+    stored by a run that was killed is taken instead), then one BADMM iteration.
+
+    The jitter makes each condition a small region of rack positions: the trajectories' state
+    holds the EE points relative to the target, so their feedback absorbs it, and the policy
+    sees how its actions should change with the rack's place in the image instead of a few
+    isolated positions."""
     gps, rng = state["gps"], state["rng"]
     T, layout = env.task.episode_steps, env.layout
-    rollouts = []
+    rollouts, offsets = [], []
     for condition, controller in enumerate(gps.phase.controllers):
         noise_seed = int(rng.integers(2**63))
+        offsets.append(rack_offset(noise_seed, config.rack_jitter))
         stored = store.load(iteration, condition, noise_seed)
         if stored is None:
             noise = exploration_noise(T, layout.dU, np.random.default_rng(noise_seed),
                                       config.phase.noise)
-            stored = robot.lg_rollout(condition, controller, noise, noise_seed, iteration)
+            stored = robot.lg_rollout(condition, controller, noise, noise_seed, iteration,
+                                      offsets[-1])
             store.save(iteration, stored, noise_seed)
         rollouts.append(stored)
     batch = SampleBatch(tuple(r.sample for r in rollouts))
@@ -175,10 +195,11 @@ def gps_iteration(state: dict, env: HangerEnv, robot: Robot, store: SampleStore,
         data = PolicyData(batch.X)
     records = gps.iteration(batch, data)
     state["samples"] += len(rollouts)
-    for record, r in zip(records, rollouts):
+    for record, r, offset in zip(records, rollouts, offsets):
         record.update(iteration=iteration, stage=state["stage"],
                       condition_name=env.conditions[record["condition"]].name,
-                      success=r.success, final_distance=r.final_distance)
+                      success=r.success, final_distance=r.final_distance,
+                      rack_offset=offset.tolist())
     return records
 
 

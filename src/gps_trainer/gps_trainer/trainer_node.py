@@ -80,10 +80,10 @@ class TrainerNode(Node):
         config = self.config
         sets = (config.train_set, config.test_set)
         geometry = {name: condition_geometry(train_gps.make_env(config, name)) for name in sets}
-        T = train_gps.make_env(config, config.train_set).task.episode_steps
-        return RosRobot(self, geometry, config.train_set, T, config.phase.noise,
-                        record_images=True, trial_timeout=self.values["trial_timeout_s"],
-                        log=self.log)
+        train_env = train_gps.make_env(config, config.train_set, render_observations=False)
+        return RosRobot(self, geometry, train_env, config.train_set,
+                        train_env.task.episode_steps, config.phase.noise, record_images=True,
+                        trial_timeout=self.values["trial_timeout_s"], log=self.log)
 
     def _config(self) -> train_gps.GpsRunConfig:
         if self.resume:

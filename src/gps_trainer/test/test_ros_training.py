@@ -4,10 +4,12 @@ processes talking over Fast DDS.
 - the project's bringup command and the launch file start the same executables with the same
   parameter files (the launch file's Node calls, read from its syntax tree, against what the
   bringup evaluates and would run);
-- a short run through the bringup (2 conditions, 2 iterations, 64x64 images, a tiny CNN) ends
-  with its evaluation, and the web GUI's dashboard (headless chromium) shows both iterations; samples flow controller -> trainer and policy updates back; every stored
-  sample's joint states equal, step by step, a run of consecutive /joint_states the sim
-  published (no dropped or duplicated step), and its frames equal the published images;
+- a short run through the bringup (2 conditions, 2 iterations, 64x64 images, a tiny CNN, the
+  rack jittered per sample) ends with its evaluation, and the web GUI's dashboard (headless
+  chromium) shows both iterations; samples flow controller -> trainer and policy updates back;
+  every stored sample's joint states equal, step by step, a run of consecutive /joint_states
+  the sim published (no dropped or duplicated step), its frames equal the published images,
+  and its first state equals the direct simulator's with the same rack offset;
 - a trainer killed (SIGKILL) mid-run and started again on its run folder resumes, keeps every
   sample it had stored and runs none of their trials again; only the trial in flight at the kill,
   whose sample the trainer never received, may run a second time.
@@ -35,8 +37,11 @@ from sensor_msgs.msg import Image, JointState
 from gps_controller.layout import RIGHT_ARM_JOINTS
 from gps_controller.messages import image_from_msg
 from gps_msgs.msg import SampleTrajectory, TrainingProgress
+from gps_sim import HangerEnv
 from gps_trainer.bringup import command, default_launch_file
 from gps_trainer.launch_subset import load_description, resolve
+from gps_trainer.run_folder import RunFolder
+from gps_trainer.sample_store import SampleStore
 
 ROOT = Path(__file__).resolve().parents[3]
 T = 12
@@ -78,8 +83,13 @@ def test_bringup_starts_what_the_launch_file_describes():
 
 @pytest.fixture
 def tiny_run(tiny_preset):
-    """A preset of 2 conditions, T = 12, 1 + 1 iterations, 64x64 images, a tiny CNN."""
-    return tiny_preset(image_size=64, T=T, pretraining=1, end_to_end=1)
+    """A preset of 2 conditions, T = 12, 1 + 1 iterations, 64x64 images, a tiny CNN, each
+    sample's rack jittered by up to 2-3 cm."""
+    conditions, preset = tiny_preset(image_size=64, T=T, pretraining=1, end_to_end=1)
+    values = yaml.safe_load(preset.read_text())
+    values["rack_jitter"] = [0.02, 0.03, 0.02]
+    preset.write_text(yaml.safe_dump(values))
+    return conditions, preset
 
 
 class GraphRecorder:
@@ -203,6 +213,14 @@ def test_a_short_run_through_the_bringup(tiny_run, tmp_path, recorder, browser, 
             np.testing.assert_array_equal(images[t], image_from_msg(frames[state_stamps[first + t]]))
     lg_samples = [s for s in recorder.samples if any(s.noise)]
     assert len(lg_samples) == len(stored)
+    env = HangerEnv.from_yaml(conditions, "train", render_observations=False)
+    for record in RunFolder(run_dir).read_metrics():
+        offset = np.array(record["rack_offset"])
+        assert np.any(offset)
+        x0 = env.reset(record["condition"], rack_offset=offset)[0]
+        with np.load(SampleStore(run_dir).file(record["iteration"], record["condition"])) as s:
+            np.testing.assert_allclose(s["X"][0], x0, rtol=0.0, atol=1e-9)
+    env.close()
 
 
 def digest(path: Path) -> str:

@@ -3,12 +3,16 @@ part of the run folder, and a resumed run finishes what a killed one started."""
 
 import json
 
+import numpy as np
 import pytest
+import yaml
 
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_trainer import evaluation
 from gps_trainer.run_folder import RunFolder
-from gps_trainer.train_gps import END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, load_config, main
+from gps_sim import HangerEnv
+from gps_trainer.train_gps import (END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, load_config,
+                                   main, rack_offset)
 
 
 @pytest.fixture
@@ -51,6 +55,45 @@ def test_resume_finishes_a_killed_run(tiny, tmp_path):
     assert run.latest_checkpoint()[0] == 1
     assert main(["--run-dir", str(run.path), "--resume"]) == 0
     assert sorted({r["iteration"] for r in run.read_metrics()}) == [0, 1, 2]
+
+
+def test_rack_offsets_fill_the_jitter_box_and_follow_the_noise_seed():
+    jitter = np.array([0.03, 0.04, 0.025])
+    offsets = np.array([rack_offset(seed, jitter) for seed in range(2000)])
+    assert np.all(np.abs(offsets) <= jitter)
+    np.testing.assert_allclose(offsets.max(axis=0), jitter, rtol=0.01)
+    np.testing.assert_allclose(offsets.min(axis=0), -jitter, rtol=0.01)
+    np.testing.assert_allclose(offsets.mean(axis=0), 0.0, atol=0.05 * jitter.max())
+    assert np.array_equal(rack_offset(7, jitter), offsets[7])
+    assert not np.any(rack_offset(7, (0.0, 0.0, 0.0)))
+
+
+def test_jittered_samples_start_with_the_targets_moved_by_their_offset(tiny, tmp_path):
+    """Each stored sample's first state holds the EE points relative to targets that moved by
+    the offset its metrics record: the jitter reached the simulator, the state reflects it."""
+    preset = yaml.safe_load(tiny.read_text())
+    preset.update(rack_jitter=[0.02, 0.03, 0.02], trajectory_pretraining_iterations=2,
+                  end_to_end_iterations=1)
+    tiny.write_text(yaml.safe_dump(preset))
+    run = RunFolder(tmp_path / "run")
+    assert main(["--config", str(tiny), "--run-dir", str(run.path)]) == 0
+    env = HangerEnv.from_yaml(tmp_path / "conditions.yaml", "train", render_observations=False)
+    relative = env.layout.state_slice("ee_points_rel_target")
+    for record in run.read_metrics():
+        offset = np.array(record["rack_offset"])
+        assert np.all(np.abs(offset) <= [0.02, 0.03, 0.02]) and np.any(offset)
+        nominal = env.reset(record["condition"])[0][relative].reshape(3, 3)
+        with np.load(run.path / "samples" / f"itr_{record['iteration']:03d}_cond_"
+                     f"{record['condition']:02d}.npz") as sample:
+            start = sample["X"][0, relative].reshape(3, 3)
+        np.testing.assert_allclose(start, nominal - offset, atol=0.003)
+    env.close()
+
+
+@pytest.mark.parametrize("jitter", [[0.01, 0.01], [0.0, -0.01, 0.0], [0.0, 0.2, 0.0]])
+def test_bad_rack_jitter_is_refused(jitter):
+    with pytest.raises(ValueError, match="rack_jitter"):
+        GpsRunConfig(rack_jitter=tuple(jitter))
 
 
 def test_mismatched_image_sizes_are_refused():
