@@ -71,8 +71,10 @@ def transition_points(X: np.ndarray, U: np.ndarray) -> np.ndarray:
 
 class DynamicsPriorGMM:
     """Keeps the recent trajectories and the GMM over their transitions, with the
-    responsibilities of those transitions from the fit's last E-step: the newest samples are
-    usually the ones the dynamics are fitted to next, and their prior then needs no E-step."""
+    responsibilities and squared Mahalanobis distances of those transitions from the fit's last
+    E-step: the newest samples are usually the ones the dynamics are fitted to next, and their
+    prior then needs no E-step; the next update starts EM from this GMM, so that its first E-step
+    needs the distances of the new transitions only."""
 
     def __init__(self, config: DynamicsPriorConfig, rng: np.random.Generator) -> None:
         self.config = config
@@ -82,10 +84,16 @@ class DynamicsPriorGMM:
         self.gmm: GaussianMixture | None = None
         self.n_points = 0
         self._responsibilities: np.ndarray | None = None
+        self._distances: tuple[np.ndarray, np.ndarray] | None = None
 
     def update(self, X: np.ndarray, U: np.ndarray) -> None:
         """Add trajectories (N x T x dX, N x T x dU), keep the newest, refit the GMM warm."""
+        known = None
         if self.X is not None:
+            kept_old = max(0, min(self.X.shape[0], self.config.max_samples - X.shape[0]))
+            if kept_old and self.X.shape[1] == X.shape[1]:
+                rows = kept_old * (X.shape[1] - 1)
+                known = tuple(a[a.shape[0] - rows:] for a in self._distances)
             X = np.concatenate([self.X, X])
             U = np.concatenate([self.U, U])
         self.X = X[-self.config.max_samples:]
@@ -94,7 +102,8 @@ class DynamicsPriorGMM:
         n_clusters = max(2, min(self.config.max_clusters,
                                 N * T // self.config.min_samples_per_cluster))
         points = transition_points(self.X, self.U)
-        self.gmm, resp = fit_gmm_responsibilities(points, n_clusters, self.rng, init=self.gmm)
+        self.gmm, resp, self._distances = fit_gmm_responsibilities(
+            points, n_clusters, self.rng, init=self.gmm, known=known)
         self.n_points = points.shape[0]
         self._responsibilities = resp.reshape(N, T - 1, -1)
 

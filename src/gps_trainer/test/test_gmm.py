@@ -1,8 +1,9 @@
-"""EM for Gaussian mixtures: recovered means, warm start, moment matching."""
+"""EM for Gaussian mixtures: recovered means, warm start (with known distances), moment
+matching."""
 
 import numpy as np
 
-from gps_trainer.gmm import GaussianMixture, fit_gmm
+from gps_trainer.gmm import GaussianMixture, fit_gmm, fit_gmm_responsibilities
 
 
 def _clusters(rng, n=300):
@@ -41,3 +42,18 @@ def test_moments_match_the_mixture_mean_and_variance():
     # Law of total variance for two components: sum w_k s_k + w_1 w_2 (m_1 - m_2)^2.
     assert mu[0] == 0.75 * 3.0
     np.testing.assert_allclose(sigma[0, 0], 0.25 * 1.0 + 0.75 * 2.0 + 0.25 * 0.75 * 9.0)
+
+
+def test_warm_start_with_known_distances_gives_the_same_mixture():
+    """Given a fit and the distances its last E-step computed, a warm refit on data whose first
+    rows are the old points reuses those rows' distances and ends where computing them all does."""
+    rng = np.random.default_rng(3)
+    old = np.concatenate([rng.normal(c, 0.3, size=(60, 3)) for c in (-3.0, 0.0, 3.0)])
+    gmm, _, (d, exact) = fit_gmm_responsibilities(old, 3, np.random.default_rng(0))
+    data = np.concatenate([old[90:], rng.normal(0.5, 0.4, size=(40, 3))])
+    with_known = fit_gmm_responsibilities(data, 3, np.random.default_rng(1), init=gmm,
+                                          known=(d[90:], exact[90:]))
+    without = fit_gmm_responsibilities(data, 3, np.random.default_rng(1), init=gmm)
+    for a, b in ((with_known[0].means, without[0].means),
+                 (with_known[0].covariances, without[0].covariances), (with_known[1], without[1])):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
