@@ -87,7 +87,8 @@ def bench_traj(M, T, repeats, epsilon_per_step=0.5):
     diff = max(max_difference((r.controller.K, r.controller.k, r.controller.covariance),
                               (g.controller.K, g.controller.k, g.controller.covariance))
                for r, g in zip(expected, got + got_single))
-    same_eta = all(r.eta == g.eta and r.iterations == g.iterations
+    # The interpolated eta carries the KL's round-off, so eta agrees to round-off, not bitwise.
+    same_eta = all(abs(r.eta - g.eta) <= 1e-9 * r.eta and r.iterations == g.iterations
                    for r, g in zip(expected + expected, got + got_single))
     t_ref, t_fast, t_single = (median_time(fn, repeats) / M
                                for fn in (reference, batched, single))
