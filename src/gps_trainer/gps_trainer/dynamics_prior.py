@@ -86,12 +86,16 @@ class DynamicsPriorGMM:
         self._responsibilities: np.ndarray | None = None
         self._distances: tuple[np.ndarray, np.ndarray] | None = None
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle (a run's checkpoint), also one written before the distances were kept."""
+        self.__dict__.update({"_distances": None, **state})
+
     def update(self, X: np.ndarray, U: np.ndarray) -> None:
         """Add trajectories (N x T x dX, N x T x dU), keep the newest, refit the GMM warm."""
         known = None
         if self.X is not None:
             kept_old = max(0, min(self.X.shape[0], self.config.max_samples - X.shape[0]))
-            if kept_old and self.X.shape[1] == X.shape[1]:
+            if kept_old and self._distances is not None and self.X.shape[1] == X.shape[1]:
                 rows = kept_old * (X.shape[1] - 1)
                 known = tuple(a[a.shape[0] - rows:] for a in self._distances)
             X = np.concatenate([self.X, X])

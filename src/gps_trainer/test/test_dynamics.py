@@ -1,5 +1,8 @@
 """Per-step linear-Gaussian dynamics fit and its GMM prior."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -58,6 +61,23 @@ def test_prior_keeps_the_newest_samples_and_sizes_the_mixture():
     assert prior.gmm.n_clusters == 5                  # max(2, min(20, 5 * 10 // 10))
     niw = prior.evaluate(transition_points(prior.X, prior.U))
     assert niw.m == 1.0 and niw.n0 == pytest.approx((45 - 2 - 10) / 45)
+
+
+def test_a_prior_pickled_before_distances_were_kept_resumes_like_one_without_them():
+    """A run's checkpoint from before the prior kept its E-step distances still resumes; the
+    next update then computes every distance and gives the same mixture as a kept one."""
+    rng, truth, controller, x0 = _system(3)
+    prior = DynamicsPriorGMM(DynamicsPriorConfig(max_samples=6, min_samples_per_cluster=10), rng)
+    prior.update(*sample_trajectories(controller, truth, x0, 4, rng))
+    old = copy.deepcopy(prior)
+    del old.__dict__["_distances"]
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored._distances is None
+    new = sample_trajectories(controller, truth, x0, 4, np.random.default_rng(9))
+    prior.update(*new)
+    restored.update(*new)
+    np.testing.assert_allclose(restored.gmm.means, prior.gmm.means, atol=1e-10)
+    np.testing.assert_allclose(restored.gmm.covariances, prior.gmm.covariances, atol=1e-10)
 
 
 def test_initial_state_mean_and_floored_variance():
