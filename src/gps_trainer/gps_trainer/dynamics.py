@@ -10,7 +10,8 @@ block. Conditioning on (x_t, u_t) gives
 
     F_t = Sigma_{x'z} Sigma_zz^-1,  f_t = mu_x' - F_t mu_z,  W_t = Sigma_x'x' - F_t Sigma_zz F_t^T.
 
-All T-1 regressions are independent and run at once over a leading axis of steps.
+All T-1 regressions are independent and run at once over a leading axis of steps, except the
+solve for F_t: one LAPACK Cholesky solve (posv) per step, which beats numpy's batched LU solve.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg.lapack import dposv
 
 from gps_trainer.dynamics_prior import DynamicsPriorConfig, DynamicsPriorGMM, NIWPrior
 from gps_trainer.linear_gaussian import InitialState, LinearGaussianDynamics
@@ -73,8 +75,13 @@ def fit_dynamics(X: np.ndarray, U: np.ndarray, prior: DynamicsPriorGMM | None = 
     mu, sigma = gaussian_map_fit(points, niw)
     sigma[:, :dZ, :dZ] += regularization * np.eye(dZ)
     sigma_zz = sigma[:, :dZ, :dZ]
-    np.linalg.cholesky(sigma_zz)                    # LinAlgError where not positive definite
-    F = np.linalg.solve(sigma_zz, sigma[:, :dZ, dZ:]).mT
+    F = np.empty((sigma.shape[0], dX, dZ))
+    for t, joint in enumerate(sigma):
+        # Cholesky solve of Sigma_zz F^T = Sigma_zx (LAPACK posv, one call per step).
+        _, solution, info = dposv(joint[:dZ, :dZ], joint[:dZ, dZ:])
+        if info != 0:
+            raise np.linalg.LinAlgError(f"Sigma_zz at step {t} is not positive definite")
+        F[t] = solution.T
     f = mu[:, dZ:] - np.einsum("txz,tz->tx", F, mu[:, :dZ])
     W = sigma[:, dZ:, dZ:] - F @ sigma_zz @ F.mT
     return LinearGaussianDynamics(F, f, 0.5 * (W + W.mT))

@@ -38,6 +38,7 @@ from functools import cached_property
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg.blas import dtrmm
 from scipy.special import logsumexp
 
 
@@ -150,7 +151,7 @@ def fit_gmm_responsibilities(data: np.ndarray, n_clusters: int, rng: np.random.G
     if init is not None and init.n_clusters == n_clusters and init.means.shape[1] == data.shape[1]:
         mixture = init
     else:
-        mixture, known = _seed(data, n_clusters, rng, regularization), None
+        mixture, known = seed_mixture(data, n_clusters, rng, regularization), None
     previous_ll, previous, distances = -np.inf, None, None
     for _ in range(max_iterations):
         distances = _distances(mixture, data, distances, known)
@@ -213,12 +214,18 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
 
 def _fill(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray, exact: np.ndarray,
           pairs: np.ndarray) -> None:
-    """Compute d_nk = |L_k^-1 (z_n - mu_k)|^2 for the (n, k) in `pairs`, cluster by cluster."""
+    """Compute d_nk = |L_k^-1 (z_n - mu_k)|^2 for the (n, k) in `pairs`, one triangular product
+    (BLAS trmm, half the work of a full product) per cluster: over all points where the cluster
+    has most of them (no gather), else over its gathered pairs."""
     inv_chol_T = mixture.whitening[0]
+    N = data.shape[0]
     for k in np.flatnonzero(pairs.any(axis=0)):
         rows = np.flatnonzero(pairs[:, k])
-        white = (data[rows] - mixture.means[k]) @ inv_chol_T[k]
-        d[rows, k] = np.einsum("ni,ni->n", white, white)
+        diff = data - mixture.means[k] if 2 * rows.size > N else data[rows] - mixture.means[k]
+        # diff.T and inv_chol_T[k].T (= L_k^-1) are Fortran-ordered views: no copies.
+        white = dtrmm(1.0, inv_chol_T[k].T, diff.T, lower=1, overwrite_b=1)
+        squared = np.einsum("in,in->n", white, white)
+        d[rows, k] = squared[rows] if 2 * rows.size > N else squared
     exact |= pairs
 
 
@@ -231,7 +238,8 @@ def _truncated_responsibilities(mixture: GaussianMixture, d: np.ndarray,
     return np.exp(log_joint - log_norm), log_norm[:, 0]
 
 
-def _seed(data: np.ndarray, K: int, rng: np.random.Generator, reg: float) -> GaussianMixture:
+def seed_mixture(data: np.ndarray, K: int, rng: np.random.Generator,
+                 reg: float) -> GaussianMixture:
     """k-means++ means (each next drawn with probability ~ squared distance to the nearest mean
     so far, kept up to date one mean at a time), data covariance."""
     means = [data[rng.integers(len(data))]]
@@ -261,13 +269,22 @@ def _maximise(data: np.ndarray, resp: np.ndarray, rng: np.random.Generator,
             resp[rng.integers(N), k] = 1.0
         mass = resp.sum(axis=0)
     means = (resp.T @ data) / mass[:, None]
+    # Sum over the points with r_nk > 0 only (truncated responsibilities are zero), all of them
+    # where the cluster has most (no gather): Sigma_k m_k = W_k^T W_k with rows
+    # sqrt(r_nk) (z_n - mu_k), a symmetric product.
     covariances = np.empty((K, D, D))
     for k in range(K):
-        rows = np.flatnonzero(resp[:, k])              # truncated responsibilities are zero
-        diff = data[rows] - means[k]
-        np.matmul((diff * resp[rows, k, None]).T, diff, out=covariances[k])
-    covariances = covariances / mass[:, None, None] + reg * np.eye(D)
-    covariances = 0.5 * (covariances + np.swapaxes(covariances, 1, 2))
+        rows = np.flatnonzero(resp[:, k])
+        if 2 * rows.size > N:
+            weighted = data - means[k]
+            weighted *= np.sqrt(resp[:, k])[:, None]
+        else:
+            weighted = data[rows] - means[k]
+            weighted *= np.sqrt(resp[rows, k])[:, None]
+        np.matmul(weighted.T, weighted, out=covariances[k])
+    covariances /= mass[:, None, None]
+    covariances += reg * np.eye(D)
+    covariances = 0.5 * (covariances + covariances.mT)
     if np.any(dead):
         covariances[dead] = np.cov(data.T, bias=True).reshape(D, D) + reg * np.eye(D)
     return GaussianMixture(mass / mass.sum(), means, covariances)
