@@ -114,6 +114,7 @@ class GaussianMixture:
 
 TRUNCATION = 60.0
 LOOSE_BOUND = 0.5
+EIGEN_COST_PAIRS = 500
 
 
 def fit_gmm(data: np.ndarray, n_clusters: int, rng: np.random.Generator,
@@ -186,28 +187,41 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
             pairs[:rows] = False
         _fill(mixture, data, d, exact, pairs)
         return mixture, d, exact
-    old, d_old, _ = last
+    old, d_old, exact_old = last
     chol_new = mixture.cholesky
     inv_chol_old = old.whitening[0].mT
     inv_chol_new = mixture.whitening[0].mT
     inverse_map = inv_chol_old @ chol_new                                  # M^-1
     s = 1.0 / (1.0 + np.linalg.norm(inverse_map - np.eye(data.shape[1]), axis=(1, 2)))
-    moved = s < LOOSE_BOUND
-    if np.any(moved):
-        # Clusters that moved far (the first M-step after new data): the exact
-        # sigma_min(M) = |M^-1|_2^-1, from the largest eigenvalue of M^-T M^-1 (raised by far
-        # more than its round-off), prunes several times more pairs than the Frobenius bound.
-        gram = inverse_map[moved].mT @ inverse_map[moved]
-        s[moved] = 1.0 / np.sqrt(np.linalg.eigvalsh(gram)[:, -1] * (1.0 + 1e-8))
     delta = np.linalg.norm(np.einsum("kij,kj->ki", inv_chol_new, mixture.means - old.means),
                            axis=1)
-    d = np.maximum(s * np.sqrt(d_old) - delta, 0.0) ** 2
+    root_old = np.sqrt(d_old)
+    d = np.maximum(s * root_old - delta, 0.0) ** 2
     exact = np.zeros((N, K), dtype=bool)
-    bound = mixture.log_density_terms(d)
+    # First the pair of each point's most likely cluster in the last iteration (usually still
+    # the most likely), for a best exact term to prune against.
     first = np.zeros((N, K), dtype=bool)
-    first[np.arange(N), np.argmax(bound, axis=1)] = True
+    last_best = np.argmax(np.where(exact_old, old.log_density_terms(d_old), -np.inf), axis=1)
+    first[np.arange(N), last_best] = True
     _fill(mixture, data, d, exact, first)
+    bound = mixture.log_density_terms(d)
     best = np.max(np.where(exact, mixture.log_density_terms(d), -np.inf), axis=1)
+    moved = s < LOOSE_BOUND
+    if np.any(moved):
+        # Clusters that moved far (the first M-steps after new data): the exact
+        # sigma_min(M) = |M^-1|_2^-1, from the largest eigenvalue of M^-T M^-1 (raised by far
+        # more than its round-off), can prune several times more pairs than the Frobenius bound,
+        # but costs about as much as EIGEN_COST_PAIRS distances. It is computed only where even
+        # the best case, sigma_min = 1, would prune more pairs than that.
+        optimistic = mixture.log_density_terms(np.maximum(root_old - delta, 0.0) ** 2)
+        prunable = np.sum((optimistic < best[:, None] - TRUNCATION) & ~exact, axis=0)
+        moved &= prunable > EIGEN_COST_PAIRS
+    if np.any(moved):
+        gram = inverse_map[moved].mT @ inverse_map[moved]
+        s[moved] = 1.0 / np.sqrt(np.linalg.eigvalsh(gram)[:, -1] * (1.0 + 1e-8))
+        d_moved = np.maximum(s[moved] * root_old[:, moved] - delta[moved], 0.0) ** 2
+        d[:, moved] = np.where(exact[:, moved], d[:, moved], d_moved)
+        bound = mixture.log_density_terms(d)
     _fill(mixture, data, d, exact, (bound > best[:, None] - TRUNCATION) & ~exact)
     return mixture, d, exact
 
