@@ -102,14 +102,23 @@ class GaussianMixture:
         cluster_weights may carry leading axes (S x K: S re-weightings at once)."""
         c = np.asarray(cluster_weights, dtype=float)
         mu = c @ self.means
-        diff = self.means - mu[..., None, :]                  # ... x K x D
+        return mu, self._moment_form(c, mu)
+
+    def _moment_form(self, c: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """Sigma above as one product c E minus an outer product: with the means taken about a
+        fixed centre m (delta_k = mu_k - m, so that mu - m = sum_k c_k delta_k),
+        Sigma = sum_k c_k (Sigma_k + delta_k delta_k^T) - (mu - m)(mu - m)^T. With m the mixture
+        mean the cancellation is relative to the spread of the cluster means only."""
         D = self.means.shape[1]
-        sigma = (c @ self.covariances.reshape(-1, D * D)).reshape(c.shape[:-1] + (D, D))
-        spread = (diff * c[..., None]).mT @ diff
-        sigma += spread
-        np.add(sigma, sigma.mT, out=spread)
-        spread *= 0.5
-        return mu, spread
+        centre = self.weights @ self.means
+        delta = self.means - centre
+        second = self.covariances + delta[:, :, None] * delta[:, None, :]
+        sigma = (c @ second.reshape(-1, D * D)).reshape(c.shape[:-1] + (D, D))
+        gap = mu - centre
+        sigma -= gap[..., :, None] * gap[..., None, :]
+        symmetric = sigma + sigma.mT
+        symmetric *= 0.5
+        return symmetric
 
 
 TRUNCATION = 60.0
