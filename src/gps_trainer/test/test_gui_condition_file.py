@@ -67,7 +67,7 @@ def test_values_are_stored_to_a_tenth_of_a_millimetre(conditions_file):
 
 @pytest.mark.parametrize("set_name, condition, message", [
     ("test", GOOD, "unknown condition set 'test'; sets in conditions.yaml: ['train', "
-                   "'spatial_test']"),
+                   "'spatial_test', 'spatial_extrapolation']"),
     ("task", GOOD, "unknown condition set 'task'"),
     ("train", NewCondition("spatial_centre_g0", (0.72, 0.0, -0.1), 0.0, 0),
      "a condition named 'spatial_centre_g0' already exists in set 'spatial_test'"),
