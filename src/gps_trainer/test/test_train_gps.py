@@ -2,17 +2,21 @@
 part of the run folder, and a resumed run finishes what a killed one started."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
 from gps_controller.policies.gaussian_policy import GaussianPolicy
+from gps_controller.policies.networks import VisuomotorCNN
+from gps_sim import HangerEnv, load_conditions
 from gps_trainer import evaluation
 from gps_trainer.run_folder import RunFolder
-from gps_sim import HangerEnv
 from gps_trainer.train_gps import (END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, load_config,
                                    main, rack_offset)
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
 
 
 @pytest.fixture
@@ -94,6 +98,18 @@ def test_jittered_samples_start_with_the_targets_moved_by_their_offset(tiny, tmp
 def test_bad_rack_jitter_is_refused(jitter):
     with pytest.raises(ValueError, match="rack_jitter"):
         GpsRunConfig(rack_jitter=tuple(jitter))
+
+
+@pytest.mark.parametrize("preset, image_size, parameters", [
+    ("hanger_gps_cpu.yaml", 64, 92_143), ("hanger_gps_paper.yaml", 240, 92_143)])
+def test_the_presets_build_the_paper_network(preset, image_size, parameters):
+    """Both presets load; the paper's filter counts (the CPU preset only shrinks the image)."""
+    config = load_config(CONFIG_DIR / preset)
+    cnn = VisuomotorCNN(config.network)
+    assert config.image_size == image_size and config.network.image_size == (image_size,) * 2
+    assert sum(p.numel() for p in cnn.parameters()) == parameters
+    assert load_conditions(config.conditions_file, config.train_set)
+    assert load_conditions(config.conditions_file, config.test_set)
 
 
 def test_mismatched_image_sizes_are_refused():
