@@ -133,21 +133,21 @@ def state_moments(K: np.ndarray, k: np.ndarray, covariance: np.ndarray, F: np.nd
     re-symmetrised: its asymmetry stays at round-off, since a stable A_cl shrinks it while each
     step adds only its own round-off.
     """
-    B, T, _, dX = K.shape
+    B, T, dU, dX = K.shape
     block = 16
     mu = np.empty((B, T, dX))
     out = np.empty((B, T, dX, dX) if project is None else project.shape)
     moments = np.empty((B, dX, dX + 1))                          # [S_t mu_t]
     moments[..., :dX], moments[..., dX] = sigma0, mu0
+    shared = F.shape[0] == 1 and B > 1
+    # Work arrays of one block, reused by every block: fresh arrays of this size cost more in
+    # page faults than the products that fill them.
+    work = (np.empty((block, dX, B, dX)), np.empty((block, dX, B, dX + 1)),
+            np.empty((block, dX, B * dU))) if shared else None
     for start in range(0, T, block):
         steps = slice(start, min(start + block, T - 1))
-        B_t = F[:, steps, :, dX:]
-        closed = B_t @ K[:, steps]
-        closed += F[:, steps, :, :dX]
-        added = np.empty(closed.shape[:-1] + (dX + 1,))          # [Cov w' b]
-        np.matmul(B_t @ covariance[:, steps], B_t.mT, out=added[..., :dX])
-        added[..., :dX] += W[:, steps]
-        added[..., dX] = (B_t @ k[:, steps, :, None])[..., 0] + f[:, steps]
+        closed, added = _closed_loop(K[:, steps], k[:, steps], covariance[:, steps],
+                                     F[:, steps], f[:, steps], W[:, steps], work)
         for t in range(start, min(start + block, T)):
             mu[:, t] = moments[..., dX]
             if project is None:
@@ -160,6 +160,38 @@ def state_moments(K: np.ndarray, k: np.ndarray, covariance: np.ndarray, F: np.nd
                 moments[..., dX] = propagated[..., dX]
                 moments += added[:, t - start]
     return mu, out
+
+
+def _closed_loop(K: np.ndarray, k: np.ndarray, covariance: np.ndarray, F: np.ndarray,
+                 f: np.ndarray, W: np.ndarray,
+                 work: tuple[np.ndarray, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    """A_cl = A + B K and [Cov w' b] = [B Sigma B^T + W, B k + f] for a block of steps
+    (state_moments), B x steps x dX x ... each. Dynamics shared by all items (leading axis 1)
+    multiply all items' K, Sigma, k at once, one product per step (items side by side in the
+    columns, written into the `work` arrays), instead of one small product per item and step."""
+    B, steps, dU, dX = K.shape
+    B_t = F[..., dX:]
+    if work is not None:
+        B_t = B_t[0]
+        closed, added, spread = (a[:steps] for a in work)
+        np.matmul(B_t, np.ascontiguousarray(K.transpose(1, 2, 0, 3)).reshape(steps, dU, B * dX),
+                  out=closed.reshape(steps, dX, B * dX))
+        closed += F[0, :, :, None, :dX]
+        np.matmul(B_t, np.ascontiguousarray(covariance.transpose(1, 2, 0, 3)).reshape(
+            steps, dU, B * dU), out=spread)
+        np.matmul(spread.reshape(steps, dX * B, dU), B_t.mT,
+                  out=added[..., :dX].reshape(steps, dX * B, dX))
+        added[..., :dX] += W[0, :, :, None]
+        np.matmul(B_t, np.ascontiguousarray(k.transpose(1, 2, 0)), out=added[..., dX])
+        added[..., dX] += f[0, :, :, None]
+        return closed.transpose(2, 0, 1, 3), added.transpose(2, 0, 1, 3)
+    closed = B_t @ K
+    closed += F[..., :dX]
+    added = np.empty(closed.shape[:-1] + (dX + 1,))
+    np.matmul(B_t @ covariance, B_t.mT, out=added[..., :dX])
+    added[..., :dX] += W
+    added[..., dX] = (B_t @ k[..., None])[..., 0] + f
+    return closed, added
 
 
 def sample_trajectories(controller: LinearGaussianController, dynamics: LinearGaussianDynamics,

@@ -91,27 +91,29 @@ class BatchedControllers:
                                         self.covariance[i])
 
 
-def lqr_backward_batch(step_cost: Callable[[int], np.ndarray],
+def lqr_backward_batch(add_cost: Callable[[int, np.ndarray], None],
                        step_dynamics: Callable[[int], np.ndarray], weight: np.ndarray,
-                       dX: int) -> BatchedControllers:
+                       dX: int, dU: int) -> BatchedControllers:
     """The unnormalised pass for B problems at once:
 
         Q~_t = H~_t + G_t^T V~_t+1 G_t,  [K_t k_t] = -Q~_uu^-1 Q~_u,[x;1],
         V~_t = Q~_[x;1],[x;1] - Q~_[x;1],u Q~_uu^-1 Q~_u,[x;1],  Sigma_t = w_t Q~_uu^-1,
 
-    with H~_t = step_cost(t) (B x n x n, n = dX+dU+1), G_t = step_dynamics(t) (B or 1 x dX+1 x n)
-    and the weights w (B x T). Q~_uu is symmetrised; the rest of Q~ is used as computed (its
-    asymmetry is round-off). Items whose Q_uu is not PD at some step are reported in
-    failed_step (their other outputs are meaningless); the others come out as if each ran alone.
+    with add_cost(t, Q) adding H~_t (B x n x n, n = dX+dU+1) to Q in place, G_t =
+    step_dynamics(t) (B or 1 x dX+1 x n) and the weights w (B x T). Q~_uu is symmetrised; the
+    rest of Q~ is used as computed (its asymmetry is round-off). Items whose Q_uu is not PD at
+    some step are reported in failed_step (their other outputs are meaningless); the others come
+    out as if each ran alone. The work arrays are allocated once per pass; the symmetrised
+    2 Q~_uu is inverted as it is (scaling by 2 is exact, so the gains are those of Q~_uu^-1).
     """
     B, T = weight.shape
     nx = dX + 1
-    Q = step_cost(T - 1).copy()
-    n = Q.shape[-1]
-    dU = n - nx
+    n = nx + dU
     gains = np.empty((B, T, dU, nx))
-    precision = np.empty((B, T, dU, dU))
-    inverse = np.empty((B, T, dU, dU))
+    twice = np.empty((B, T, dU, dU))         # Q~_uu + Q~_uu^T
+    inverses = [None] * T                    # (Q~_uu + Q~_uu^T)^-1
+    Q = np.zeros((B, n, n))
+    V = np.empty((B, nx, nx))
     VG = np.empty((B, nx, n))
     with np.errstate(all="ignore"):          # failed items may overflow; they are discarded
         for t in range(T - 1, -1, -1):
@@ -119,20 +121,23 @@ def lqr_backward_batch(step_cost: Callable[[int], np.ndarray],
                 G = step_dynamics(t)
                 np.matmul(V, G, out=VG)
                 np.matmul(G.mT, VG, out=Q)
-                Q += step_cost(t)
+            add_cost(t, Q)
             Q_uu = Q[:, nx:, nx:]
-            np.add(Q_uu, Q_uu.mT, out=precision[:, t])
-            precision[:, t] *= 0.5
-            inverse[:, t] = _inverse(precision[:, t])
-            np.matmul(inverse[:, t], Q[:, nx:, :nx], out=gains[:, t])
-            gains[:, t] *= -1.0
-            V = Q[:, :nx, nx:] @ gains[:, t]
+            np.add(Q_uu, Q_uu.mT, out=twice[:, t])
+            inverses[t] = inverse = _inverse(twice[:, t])
+            np.matmul(inverse, Q[:, nx:, :nx], out=gains[:, t])
+            gains[:, t] *= -2.0
+            np.matmul(Q[:, :nx, nx:], gains[:, t], out=V)
             V += Q[:, :nx, :nx]
+    precision = 0.5 * twice
     chol, failed_step = _cholesky_last_failure(precision)
     w = weight[:, :, None, None]
-    covariance = inverse + inverse.mT
-    covariance *= 0.5 * w
-    return BatchedControllers(gains, precision / w, covariance, chol / np.sqrt(w), failed_step)
+    inverse = np.stack(inverses, axis=1)
+    covariance = inverse + inverse.mT        # = 0.5 (Q~_uu^-1 + Q~_uu^-T)
+    covariance *= w
+    precision /= w
+    chol /= np.sqrt(w)
+    return BatchedControllers(gains, precision, covariance, chol, failed_step)
 
 
 def _inverse(matrices: np.ndarray) -> np.ndarray:
@@ -180,5 +185,9 @@ def lqr_backward(cost: QuadraticCost, dynamics: LinearGaussianDynamics,
     weight = np.cumprod(np.concatenate([[1.0], scale]))
     H = weight[:, None, None] * homogeneous_cost(cost.C, cost.c, cost.cc, dX)
     G = homogeneous_dynamics(dynamics.F, dynamics.f)
-    passes = lqr_backward_batch(lambda t: H[t][None], lambda t: G[t][None], weight[None], dX)
+
+    def add_cost(t: int, Q: np.ndarray) -> None:
+        Q += H[t]
+
+    passes = lqr_backward_batch(add_cost, lambda t: G[t][None], weight[None], dX, dU)
     return passes.controller(0)

@@ -23,7 +23,7 @@ is one batched backward pass, forward pass and KL over the conditions still sear
 condition follows exactly the eta sequence of its own search. The eta-independent parts of the
 augmented cost are built once, in homogeneous form (see lqr) and unnormalised:
 (eta + nu_t) f_t = H_l + eta H_prev with H_l = H(l - u^T lambda - nu log pi) and
-H_prev = H(-log p_prev).
+H_prev = H(-log p_prev) = J^T P J, kept as its dU-row factors J = [K k -I] and P J.
 """
 
 from __future__ import annotations
@@ -120,31 +120,31 @@ def negative_log_likelihood(controller: LinearGaussianController) -> QuadraticCo
     return QuadraticCost(C, c, cc)
 
 
-def homogeneous_nll(controller: LinearGaussianController, out: np.ndarray) -> np.ndarray:
-    """H(-log p(u|x)) (see lqr.homogeneous_cost) written into `out` (T x n x n): with
-    J = [K k -I], so that J [x; 1; u] = Kx + k - u, it is J^T P J plus log|2 pi Sigma| in the
-    constant entry; the same quadratic as negative_log_likelihood."""
-    T, dX, dU = controller.T, controller.dX, controller.dU
-    J = np.empty((T, dU, dX + dU + 1))
+def nll_factors(controller: LinearGaussianController, J: np.ndarray, PJ: np.ndarray) -> None:
+    """J = [K k -I] and P J (P = Sigma^-1) written into `J`, `PJ` (T x dU x n), so that
+    J [x; 1; u] = Kx + k - u and H(-log p(u|x)) (see lqr.homogeneous_cost) is J^T P J up to the
+    constant log|2 pi Sigma|, which changes no gain: the quadratic of negative_log_likelihood
+    with only dU-row factors, never the n x n matrix."""
+    dX, dU = controller.dX, controller.dU
     J[..., :dX] = controller.K
     J[..., dX] = controller.k
     J[..., dX + 1:] = -np.eye(dU)
-    np.matmul(J.mT, controller.inv_covariance @ J, out=out)
-    out[:, dX, dX] += log_det(controller.chol_covariance) + dU * math.log(2 * math.pi)
-    return out
+    np.matmul(controller.inv_covariance, J, out=PJ)
 
 
 @dataclass(frozen=True, eq=False)
 class AugmentedCosts:
     """The augmented costs of M conditions in homogeneous form (see lqr), unnormalised:
 
-        H~_t(eta) = H_l,t + eta H_prev,t,  w_t = eta + nu_t,  so that f_t = H~_t / w_t,
+        H~_t(eta) = H_l,t + eta J_t^T P_t J_t,  w_t = eta + nu_t,  so that f_t = H~_t / w_t,
 
-    with H_l = H(l - u^T lambda - nu log pi) and H_prev = H(-log p_prev), each T x M x n x n
-    (time first, so that the pass reads one contiguous block per step)."""
+    with H_l = H(l - u^T lambda - nu log pi) (T x M x n x n, time first, so that the pass reads
+    one contiguous block per step) and J^T P J = H(-log p_prev) up to its constant, kept as
+    its factors J = [K k -I] and P J of p_prev (T x M x dU x n each)."""
 
     loss: np.ndarray
-    prev: np.ndarray
+    J: np.ndarray
+    PJ: np.ndarray
     nu: np.ndarray      # M x T
     dX: int
 
@@ -152,9 +152,10 @@ class AugmentedCosts:
     def build(cls, costs: Sequence[QuadraticCost], prevs: Sequence[LinearGaussianController],
               badmms: Sequence[BadmmTerms | None]) -> "AugmentedCosts":
         T, dX, dU = prevs[0].T, prevs[0].dX, prevs[0].dU
-        loss = np.empty((T, len(costs), dX + dU + 1, dX + dU + 1))
-        prev_terms = np.empty_like(loss)
-        nu = np.zeros((len(costs), T))
+        M, n = len(costs), dX + dU + 1
+        loss = np.empty((T, M, n, n))
+        J, PJ = np.empty((T, M, dU, n)), np.empty((T, M, dU, n))
+        nu = np.zeros((M, T))
         for i, (cost, prev, badmm) in enumerate(zip(costs, prevs, badmms)):
             if cost.C.shape != (T, dX + dU, dX + dU) or (prev.T, prev.dX, prev.dU) != (T, dX, dU):
                 raise ValueError(f"cost, prev: expected C of shape {(T, dX + dU, dX + dU)} and "
@@ -167,19 +168,23 @@ class AugmentedCosts:
                 total = total + QuadraticCost(np.zeros_like(cost.C), lagrange, np.zeros(T))
                 total = total + negative_log_likelihood(badmm.policy).scaled(badmm.weights)
             homogeneous_cost(total.C, total.c, total.cc, dX, out=loss[:, i])
-            homogeneous_nll(prev, out=prev_terms[:, i])
-        return cls(loss, prev_terms, nu, dX)
+            nll_factors(prev, J[:, i], PJ[:, i])
+        return cls(loss, J, PJ, nu, dX)
 
-    def step_cost(self, items: np.ndarray | None,
-                  eta: np.ndarray) -> Callable[[int], np.ndarray]:
-        """t -> H~_t(eta_i) for conditions `items` (None: all), one eta each."""
-        eta = eta[:, None, None]
+    def add_cost(self, items: np.ndarray | None,
+                 eta: np.ndarray) -> Callable[[int, np.ndarray], None]:
+        """(t, Q) -> Q += H~_t(eta_i) for conditions `items` (None: all), one eta each."""
+        if items is None:
+            loss, J, ePJ = self.loss, self.J, self.PJ * eta[:, None, None]
+        else:
+            loss, J, ePJ = self.loss, self.J[:, items], self.PJ[:, items] * eta[:, None, None]
+        prev = np.empty(ePJ.shape[1:2] + loss.shape[2:])
 
-        def cost(t: int) -> np.ndarray:
-            if items is None:
-                return self.loss[t] + eta * self.prev[t]
-            return self.loss[t, items] + eta * self.prev[t, items]
-        return cost
+        def add(t: int, Q: np.ndarray) -> None:
+            np.matmul(J[t].mT, ePJ[t], out=prev)
+            Q += prev
+            Q += loss[t] if items is None else loss[t, items]
+        return add
 
     def weight(self, items: np.ndarray | None, eta: np.ndarray) -> np.ndarray:
         """w_t = eta_i + nu_t for conditions `items` (None: all)."""
@@ -225,17 +230,20 @@ class _Batch:
         """LQR on the augmented costs at eta_i for conditions `items` (sorted)."""
         subset = self._subset(items)
         G = self._shared(self.G, items)
-        return lqr_backward_batch(self.costs.step_cost(subset, eta), lambda t: G[:, t],
-                                  self.costs.weight(subset, eta), self.costs.dX)
+        dX = self.costs.dX
+        return lqr_backward_batch(self.costs.add_cost(subset, eta), lambda t: G[:, t],
+                                  self.costs.weight(subset, eta), dX, self.costs.J.shape[2])
 
     def kl(self, items: np.ndarray, passes: BatchedControllers) -> np.ndarray:
         """KL(p_new(tau) || p_prev(tau)) of each item, under p_new's state marginals."""
         K, k = passes.gains[..., :-1], passes.gains[..., -1]
-        K_q, k_q, P_q, log_det_q = (a[items] for a in self.prev)
+        subset = self._subset(items)       # no copies of p_prev when all items still search
+        K_q, k_q, P_q, log_det_q = (a if subset is None else a[subset] for a in self.prev)
         dK = K - K_q
         mu_x, dK_sigma_x = state_moments(K, k, passes.covariance,
                                          *(self._shared(a, items) for a in self.dynamics),
-                                         *(a[items] for a in self.x0), project=dK)
+                                         *(a if subset is None else a[subset] for a in self.x0),
+                                         project=dK)
         log_det_ratio = log_det_q + log_det(passes.chol_precision)    # log|S_q| - log|S_p|
         kl = expected_action_kl(dK, k - k_q, P_q, passes.covariance, log_det_ratio, mu_x,
                                 dK_sigma_x)
@@ -279,8 +287,8 @@ def backward_pass(cost: QuadraticCost, dynamics: LinearGaussianDynamics,
     G = homogeneous_dynamics(dynamics.F, dynamics.f)
 
     def backward(items: np.ndarray, etas: np.ndarray) -> BatchedControllers:
-        return lqr_backward_batch(costs.step_cost(None, etas), lambda t: G[t][None],
-                                  costs.weight(None, etas), dynamics.dX)
+        return lqr_backward_batch(costs.add_cost(None, etas), lambda t: G[t][None],
+                                  costs.weight(None, etas), dynamics.dX, dynamics.dU)
 
     passes, etas = _backward_passes(backward, np.zeros(1, dtype=int), np.array([float(eta)]),
                                     config)

@@ -77,11 +77,18 @@ def test_batched_pass_flags_only_the_items_without_pd_q_uu():
     costs[1] = QuadraticCost(C, costs[1].c, costs[1].cc)
     H = np.stack([homogeneous_cost(c.C, c.c, c.cc, dX) for c in costs])
     G = homogeneous_dynamics(conditions[0][1].F, conditions[0][1].f)
-    passes = lqr_backward_batch(lambda t: H[:, t], lambda t: G[t][None], np.ones((3, T)), dX)
+
+    def add_cost(items):
+        def add(t, Q):
+            Q += H[items, t]
+        return add
+
+    passes = lqr_backward_batch(add_cost(slice(None)), lambda t: G[t][None], np.ones((3, T)),
+                                dX, dU)
     assert passes.failed_step.tolist() == [-1, T - 1, -1]
     for i in (0, 2):
-        alone = lqr_backward_batch(lambda t: H[i:i + 1, t], lambda t: G[t][None],
-                                   np.ones((1, T)), dX)
+        alone = lqr_backward_batch(add_cost(slice(i, i + 1)), lambda t: G[t][None],
+                                   np.ones((1, T)), dX, dU)
         np.testing.assert_allclose(passes.gains[i], alone.gains[0], rtol=1e-12, atol=1e-14)
 
 
