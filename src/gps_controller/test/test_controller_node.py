@@ -381,7 +381,8 @@ class TestLockstep:
         record, _ = ros.controller.run_trial(
             request(env, 0, version, T, noise_seed=2, record_images=True, start_stamp=stamp),
             TRIAL_TIMEOUT)
-        time.sleep(0.3)
+        wait_until(lambda: len(ros.graph.points) >= T, 10.0, "feature points did not arrive")
+        time.sleep(0.3)   # and no more than T
         images = ros.graph.since(ros.graph.images, stamp_ns(stamp))
         assert not record.aborted and record.policy_version == version
         assert len(ros.graph.points) == T
@@ -419,7 +420,9 @@ class TestLockstep:
         record = failed.value.record
         assert record.aborted and record.abort_reason == "emergency stop"
         assert 5 <= record.X.shape[0] < T
-        time.sleep(0.5)
+        wait_until(lambda: any(not c.any() for _, c in graph.commands[n_commands:]), 10.0,
+                   "no zero torque arrived after the emergency stop")
+        time.sleep(0.5)   # anything the controller sent after the zero would arrive by now
         commands = [c for _, c in graph.commands[n_commands:]]
         assert np.array_equal(commands[-1], np.zeros(L.dU))
         first_zero = next(i for i, c in enumerate(commands) if not c.any())
@@ -460,7 +463,9 @@ class TestLockstep:
         assert record.aborted and "non-finite torques at joints [0, 1, 2, 3, 4, 5, 6]" in \
             record.abort_reason
         assert record.X.shape == (3, L.dX) and np.all(np.isfinite(record.U))
-        time.sleep(0.3)
+        wait_until(lambda: len(graph.commands) >= n_commands + 4, 10.0,
+                   "the zero torque after the abort did not arrive")
+        time.sleep(0.3)   # and nothing after it
         commands = np.array([c for _, c in graph.commands[n_commands:]])
         assert len(commands) == 4
         assert np.all(commands[:3] != 0) and np.array_equal(commands[3], np.zeros(L.dU))
