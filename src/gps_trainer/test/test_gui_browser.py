@@ -384,20 +384,20 @@ def test_moving_the_target_on_the_page_moves_the_rack_in_the_sim(stack, peer, pa
         page.fill("#condition", "train_near_right_low_g0")
         page.click("#reset")
         expect_message(page, "arms reset: reset to condition 'train_near_right_low_g0'", ok=True)
-        expect(page.locator("#current-x")).to_have_text("0.6900")
-        wait_until(lambda: rack_at((0.69, -0.08, -0.15), 0.0), 20, "the rack at the condition")
+        expect(page.locator("#current-x")).to_have_text("0.7200")
+        wait_until(lambda: rack_at((0.72, -0.04, -0.125), 0.0), 20, "the rack at the condition")
 
         page.click("#step-x-plus")
-        expect(page.locator("#current-x")).to_have_text("0.7000")
+        expect(page.locator("#current-x")).to_have_text("0.7300")
         page.click("#step-x-plus")
-        expect(page.locator("#current-x")).to_have_text("0.7100")
+        expect(page.locator("#current-x")).to_have_text("0.7400")
         page.click("#step-z-plus")
-        expect(page.locator("#current-z")).to_have_text("-0.1400")
+        expect(page.locator("#current-z")).to_have_text("-0.1150")
         enter_target(page, y="0.03", yaw="0.1")
-        expect_message(page, "target sent: x 0.710 m, y 0.030 m, z -0.140 m, yaw 0.100 rad",
+        expect_message(page, "target sent: x 0.740 m, y 0.030 m, z -0.115 m, yaw 0.100 rad",
                        ok=True)
 
-        wait_until(lambda: rack_at((0.71, 0.03, -0.14), 0.1), 20, "the rack at the new target")
+        wait_until(lambda: rack_at((0.74, 0.03, -0.115), 0.1), 20, "the rack at the new target")
         expect(page.locator("#feature-info")).to_have_text("32 feature points")
         stack.screenshot(page, "gui_teleop.png")
 
