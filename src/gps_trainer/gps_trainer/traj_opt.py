@@ -380,7 +380,8 @@ class EtaSearch:
         show no clear fall of KL with eta."""
         if len(self.points) >= 3:
             (s0, y0), (s1, y1), (s2, y2) = sorted(self.points[-3:])
-            if max((y1 - y0) / (s1 - s0), (y2 - y1) / (s2 - s1)) < self.FLAT_SLOPE:
+            if s0 < s1 < s2 and max((y1 - y0) / (s1 - s0),
+                                    (y2 - y1) / (s2 - s1)) < self.FLAT_SLOPE:
                 return (s0 * y1 * y2 / ((y0 - y1) * (y0 - y2))
                         + s1 * y0 * y2 / ((y1 - y0) * (y1 - y2))
                         + s2 * y0 * y1 / ((y2 - y0) * (y2 - y1)))

@@ -58,6 +58,19 @@ def test_eta_search_finds_the_root_of_a_power_law_in_two_passes():
     assert abs(search.eta - 20.0) < 1.0
 
 
+def test_eta_search_takes_two_passes_at_the_same_eta():
+    """Two passes can run at one eta (a backward pass that raised eta for a PD Q_uu lands where
+    another pass ran): the search goes on from the other passes (a hanger run, seed 2, divided by
+    zero here)."""
+    search = EtaSearch(epsilon=1.0, eta=1.0, config=TrajOptConfig())
+    for eta, kl in ((1.0, 4.0), (2.0, 0.5), (2.0, 0.5)):
+        search.record(eta, kl)
+    assert not search.done and 1.0 < search.next_eta < 2.0
+    while not search.done:
+        search.record(search.next_eta, 4.0 / search.next_eta ** 3)
+    assert search.converged
+
+
 def test_eta_search_stops_at_min_eta_when_the_constraint_is_inactive():
     """Given an epsilon above the KL reachable at any eta, the search ends at min_eta at once
     instead of spending its 50 passes there."""
