@@ -14,13 +14,14 @@ from builtin_interfaces.msg import Time
 from rclpy.action import ActionClient
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from gps_controller.controller_policies import NOT_HELD
+from gps_controller.controller_policies import NOT_HELD, PROBE
 from gps_controller.messages import SampleRecord, sample_from_msg
 from gps_controller.ros_calls import CallTimeout, wait_for
 from gps_msgs.action import RunTrial
 from gps_msgs.msg import PolicyUpdate
 
 POLICY_WAIT_S = 5.0
+PROBE_ANSWER_S = 2.0
 NOT_HELD_RETRY_S = 0.05
 UPDATE_QOS = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
@@ -77,8 +78,28 @@ class ControllerClient:
         self.trials = ActionClient(node, RunTrial, f"{controller}/run_trial")
 
     def wait_until_ready(self, timeout: float) -> None:
+        """Wait until the controller answers trial goals. Its action server being discovered
+        means this client's requests reach it; its answers reach this client only once its
+        response writers have matched this client's readers, which can happen later (a goal
+        answered before is lost: a restarted trainer's first goal once waited in vain). So a
+        probe goal (policy version PROBE, refused at once, moves nothing) is sent until its
+        answer comes back."""
+        deadline = time.monotonic() + timeout
         if not self.trials.wait_for_server(timeout_sec=timeout):
             raise CallTimeout(f"the controller's run_trial action is not up after {timeout} s")
+        probe = RunTrial.Goal()
+        probe.policy_version = PROBE
+        while True:
+            try:
+                handle = wait_for(self.trials.send_goal_async(probe), PROBE_ANSWER_S,
+                                  "run_trial probe")
+                if handle.accepted:
+                    wait_for(handle.get_result_async(), PROBE_ANSWER_S, "run_trial probe result")
+                return
+            except CallTimeout:
+                if time.monotonic() > deadline:
+                    raise CallTimeout(f"the controller's run_trial answers did not come back "
+                                      f"within {timeout} s") from None
 
     def push(self, update: PolicyUpdate) -> None:
         """Publish a policy update (the controller validates and stores it)."""

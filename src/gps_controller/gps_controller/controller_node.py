@@ -61,7 +61,7 @@ from rclpy.task import Future
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32MultiArray, Float64MultiArray
 
-from gps_controller.controller_policies import PolicyStore
+from gps_controller.controller_policies import PROBE, PolicyStore
 from gps_controller.kinematics import ArmKinematics, KinematicsError
 from gps_controller.layout import PR2_RIGHT_ARM, RIGHT_ARM_EFFORT_LIMITS
 from gps_controller.loop_stats import LoopStats
@@ -432,6 +432,10 @@ class ControllerNode(Node):
         """Start the trial and wait, without blocking the executor, until it ends."""
         goal = goal_handle.request
         result = RunTrial.Result()
+        if goal.policy_version == PROBE:
+            result.success, result.message = False, "readiness probe answered"
+            goal_handle.abort()
+            return result
         try:
             if self._stopped:
                 raise TrialError("the emergency stop is active")

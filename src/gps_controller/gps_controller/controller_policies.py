@@ -24,6 +24,9 @@ LATEST = 0
 """A trial's policy_version 0 asks for the newest policy held."""
 NOT_HELD = "is not held"
 """Words of the refusal of a trial whose policy version has not arrived (or was replaced)."""
+PROBE = 2**64 - 1
+"""The policy_version of a readiness probe (ControllerClient.wait_until_ready): refused at once,
+it moves nothing and only shows that the action's answers reach the client."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -245,6 +245,14 @@ def lockstep(node_processes, ros, env):
 
 
 class TestLockstep:
+    def test_a_readiness_probe_is_answered_and_moves_nothing(self, lockstep, ros):
+        graph = ros.graph
+        n_commands, start = len(graph.commands), len(graph.logs)
+        ros.controller.wait_until_ready(10.0)
+        time.sleep(0.3)
+        assert len(graph.commands) == n_commands
+        assert not graph.log_lines(Log.ERROR, "", start)
+
     def test_a_trial_records_exactly_what_the_sim_published(self, lockstep, ros, env):
         T = 30
         graph = ros.graph
