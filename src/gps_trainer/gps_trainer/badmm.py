@@ -45,11 +45,16 @@ class BadmmConfig:
     min_nu: float = 1e-6
     max_nu: float = 1e3
     reuse_iterations: int = 3
+    min_sample_ess: float = 0.0
+    """Least effective sample size, as a fraction of the stored samples of a condition, that
+    the policy step's importance weights must keep (tempered_weights); 0: exact weights."""
     policy_prior: PolicyPriorConfig = field(default_factory=PolicyPriorConfig)
 
     def __post_init__(self) -> None:
         if self.inner_iterations < 1 or self.reuse_iterations < 1:
             raise ValueError("inner_iterations, reuse_iterations: must be at least 1")
+        if not 0.0 <= self.min_sample_ess <= 1.0:
+            raise ValueError(f"min_sample_ess: a fraction in [0, 1], got {self.min_sample_ess}")
         if not 0 < self.min_nu <= self.initial_nu <= self.max_nu:
             raise ValueError(f"initial_nu: need 0 < min_nu <= initial_nu <= max_nu, got "
                              f"{self.min_nu}, {self.initial_nu}, {self.max_nu}")
@@ -136,13 +141,47 @@ def log_likelihood(controller: LinearGaussianController, X: np.ndarray, U: np.nd
 
 
 def importance_weights(current: LinearGaussianController, X: np.ndarray, U: np.ndarray,
-                       sampling_log_likelihood: np.ndarray) -> np.ndarray:
+                       sampling_log_likelihood: np.ndarray, min_ess: float = 0.0) -> np.ndarray:
     """Self-normalised weights p_current(tau_i) / q_i(tau_i) of N samples of one condition,
     scaled to sum to N (the dynamics cancel in the ratio); q_i is the controller that drew
-    sample i, given by its log-likelihood at drawing time."""
+    sample i, given by its log-likelihood at drawing time. Tempered (tempered_weights) where
+    they would keep fewer than min_ess * N effective samples."""
     log_w = log_likelihood(current, X, U) - sampling_log_likelihood
-    w = np.exp(log_w - log_w.max())
-    return w * (len(w) / w.sum())
+    return tempered_weights(log_w, min_ess)
+
+
+def effective_sample_size(w: np.ndarray) -> float:
+    """(sum w)^2 / sum w^2: N for equal weights, 1 when one sample holds all the weight."""
+    return float(w.sum() ** 2 / np.square(w).sum())
+
+
+def tempered_weights(log_w: np.ndarray, min_ess: float, steps: int = 40) -> np.ndarray:
+    """Weights proportional to exp(beta log_w), summing to N, with the largest beta in [0, 1]
+    whose effective sample size is at least min_ess * N (bisection on beta).
+
+    Trajectory-level ratios over T = 100 steps span tens of nats between samples of successive
+    iterations, so exact weights (beta = 1) give nearly all weight to one sample per condition
+    and the stored samples of earlier iterations drop out of the policy step. Tempering keeps
+    their states in the fit (labelled with the current trajectories' actions, as policy_targets
+    does for every stored state) while still preferring samples the current trajectories would
+    draw; beta = 0 weighs every sample equally, like fitting the current iteration's samples."""
+    def weights(beta: float) -> np.ndarray:
+        scaled = beta * (log_w - log_w.max())
+        w = np.exp(scaled)
+        return w * (len(w) / w.sum())
+
+    target = min_ess * len(log_w)
+    exact = weights(1.0)
+    if effective_sample_size(exact) >= target:
+        return exact
+    low, high = 0.0, 1.0
+    for _ in range(steps):
+        mid = 0.5 * (low + high)
+        if effective_sample_size(weights(mid)) >= target:
+            low = mid
+        else:
+            high = mid
+    return weights(low)
 
 
 @dataclass
@@ -177,7 +216,7 @@ class GuidedPolicySearch:
         for _ in range(self.config.inner_iterations):
             terms = [BadmmTerms(d.lagrange, d.nu, pi) for d, pi in zip(self.duals, linear)]
             updates = self.phase.optimize(models, terms)
-            policy_stats = self._policy_step()
+            policy_stats, ess = self._policy_step()
             policy_actions = self._policy_actions(data, batch.X.shape[:2])
             linear = self._linearize(batch, policy_actions)
             for i, duals in enumerate(self.duals):
@@ -185,9 +224,10 @@ class GuidedPolicySearch:
                 dual_step(duals, policy_actions[mine],
                           trajectory_mean_actions(self.phase.conditions[i].controller,
                                                   batch.X[mine]), self.config.dual_rate)
-        return self._finish(models, linear, updates, policy_stats)
+        return self._finish(models, linear, updates, policy_stats, ess)
 
-    def _finish(self, models, linear, updates: list[ConditionUpdate], policy_stats) -> list[dict]:
+    def _finish(self, models, linear, updates: list[ConditionUpdate], policy_stats,
+                ess: list[float]) -> list[dict]:
         records = []
         for i, (duals, model, pi, update) in enumerate(zip(self.duals, models, linear, updates)):
             p = self.phase.conditions[i].controller
@@ -199,6 +239,7 @@ class GuidedPolicySearch:
                 "nu_mean": float(duals.nu.mean()),
                 "lagrange_norm": float(np.linalg.norm(duals.lagrange)),
                 "policy_loss": float(getattr(policy_stats, "loss_after", np.nan)),
+                "policy_sample_ess": ess[i],
             })
             duals.nu = nu_step(duals.nu, kl, self.config)
         return records
@@ -223,16 +264,18 @@ class GuidedPolicySearch:
                                      self.policy.covariance)
                 for i in range(len(self.duals))]
 
-    def _policy_step(self):
+    def _policy_step(self) -> tuple[object, list[float]]:
         """Fit the policy to the current trajectories on the stored samples, importance-weighted
-        within each condition."""
-        obs, images, means, precisions, weights = [], [], [], [], []
+        within each condition; returns the trainer's statistics and each condition's effective
+        sample size."""
+        obs, images, means, precisions, weights, ess = [], [], [], [], [], []
         for i, (state, duals) in enumerate(zip(self.phase.conditions, self.duals)):
             X = np.concatenate([h.batch.X[h.batch.conditions == i] for h in self.history])
             U = np.concatenate([h.batch.U[h.batch.conditions == i] for h in self.history])
             log_q = np.concatenate([h.log_q[h.batch.conditions == i] for h in self.history])
             mean, precision, nu = policy_targets(state.controller, duals, X)
-            w = importance_weights(state.controller, X, U, log_q)
+            w = importance_weights(state.controller, X, U, log_q, self.config.min_sample_ess)
+            ess.append(effective_sample_size(w))
             for h in self.history:
                 part = h.data.select(h.batch.conditions == i)
                 obs.append(part.obs)
@@ -241,6 +284,8 @@ class GuidedPolicySearch:
             means.append(mean)
             precisions.append(precision)
             weights.append(nu * w[:, None])
-        return self.trainer.update(np.concatenate(obs), np.concatenate(images) if images else None,
-                                   np.concatenate(means), np.concatenate(precisions),
-                                   np.concatenate(weights))
+        stats = self.trainer.update(np.concatenate(obs),
+                                    np.concatenate(images) if images else None,
+                                    np.concatenate(means), np.concatenate(precisions),
+                                    np.concatenate(weights))
+        return stats, ess

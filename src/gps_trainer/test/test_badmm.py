@@ -12,7 +12,8 @@ import pytest
 from gps_controller.layout import Layout
 from gps_controller.policies.linear_gaussian import LinearGaussianController
 from gps_trainer.badmm import (BadmmConfig, Duals, GuidedPolicySearch, PolicyData, dual_step,
-                               importance_weights, log_likelihood, nu_step, policy_targets)
+                               effective_sample_size, importance_weights, log_likelihood,
+                               nu_step, policy_targets, tempered_weights)
 from gps_trainer.costs import CostConfig, PointCostConfig, TorqueCostConfig
 from gps_trainer.init_controller import InitControllerConfig
 from gps_trainer.linear_gaussian import InitialState, sample_trajectories
@@ -173,8 +174,39 @@ def test_importance_weights_favour_samples_likely_under_the_current_controller()
     np.testing.assert_allclose(same, 1.0)
 
 
+def test_tempered_weights_keep_the_asked_effective_sample_size():
+    """Two samples with log-weights 0 and -a: tempered weights (1, r), r = exp(-beta a), have
+    ESS (1 + r)^2 / (1 + r^2); solving ESS = 2 f for r gives the beta the bisection must find."""
+    a, fraction = 30.0, 0.8
+    target = 2 * fraction
+    # (1 + r)^2 = target (1 + r^2)  <=>  (1 - target) r^2 + 2 r + (1 - target) = 0
+    c = 1.0 - target
+    r = (-2.0 + np.sqrt(4.0 - 4.0 * c * c)) / (2.0 * c)
+    w = tempered_weights(np.array([0.0, -a]), fraction)
+    assert w.sum() == pytest.approx(2.0)
+    assert w[1] / w[0] == pytest.approx(r, rel=1e-6)
+    assert effective_sample_size(w) == pytest.approx(target, rel=1e-6)
+
+
+def test_tempering_leaves_well_spread_weights_exact_and_keeps_their_order():
+    rng = np.random.default_rng(5)
+    log_w = rng.normal(0.0, 0.1, 12)
+    exact = tempered_weights(log_w, 0.0)
+    np.testing.assert_allclose(exact, 12 * np.exp(log_w) / np.exp(log_w).sum())
+    np.testing.assert_array_equal(tempered_weights(log_w, 0.5), exact)
+    spread = rng.normal(0.0, 40.0, 12)
+    tempered = tempered_weights(spread, 0.5)
+    assert effective_sample_size(tempered) >= 6.0 - 1e-9
+    assert effective_sample_size(tempered_weights(spread, 0.0)) < 2.0
+    np.testing.assert_array_equal(np.argsort(tempered, kind="stable"),
+                                  np.argsort(spread, kind="stable"))
+    np.testing.assert_allclose(tempered_weights(spread, 1.0), 1.0)
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="initial_nu"):
         BadmmConfig(initial_nu=0.0)
     with pytest.raises(ValueError, match="inner_iterations"):
         BadmmConfig(inner_iterations=0)
+    with pytest.raises(ValueError, match="min_sample_ess"):
+        BadmmConfig(min_sample_ess=1.5)
