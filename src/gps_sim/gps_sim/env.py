@@ -146,11 +146,14 @@ class HangerEnv:
 
     # Episode control -------------------------------------------------------------------------
 
-    def reset(self, condition: int | str, seed: int = 0,
-              rack_offset=None) -> tuple[np.ndarray, Observation]:
+    def reset(self, condition: int | str, seed: int = 0, rack_offset=None,
+              rack_yaw_offset: float = 0.0) -> tuple[np.ndarray, Observation]:
         """Start an episode in `condition` (index or name); `seed` drives the start-pose noise.
         `rack_offset` (m, robot frame) moves this episode's rack from the condition's position:
-        the training samples' rack jitter (gps_trainer.train_gps.GpsRunConfig.rack_jitter)."""
+        the training samples' rack jitter (gps_trainer.train_gps.GpsRunConfig.rack_jitter);
+        `rack_yaw_offset` (rad) turns it from the condition's yaw (pose pre-training's random
+        rack poses). Raises ValueError for bad offsets and a rack pose out of the left arm's
+        reach."""
         self.condition = self._lookup(condition)
         if rack_offset is not None:
             try:
@@ -161,6 +164,14 @@ class HangerEnv:
                 raise ValueError(f"rack_offset must be 3 finite numbers (m), got {rack_offset!r}")
             self.condition = replace(self.condition, rack_position=tuple(
                 float(v) for v in np.asarray(self.condition.rack_position) + offset))
+        if isinstance(rack_yaw_offset, bool) or not isinstance(
+                rack_yaw_offset, (int, float, np.floating, np.integer)) \
+                or not np.isfinite(rack_yaw_offset):
+            raise ValueError(f"rack_yaw_offset must be a finite number (rad), "
+                             f"got {rack_yaw_offset!r}")
+        if rack_yaw_offset:
+            self.condition = replace(self.condition,
+                                     rack_yaw=float(self.condition.rack_yaw + rack_yaw_offset))
         self._rt = self._runtime(self.condition.scene)
         model, rt = self._rt.model, self._rt
         self._place_hanger(self.condition.grasp)

@@ -27,13 +27,14 @@ class SimClient:
                 raise CallTimeout(f"service {client.srv_name} is not up after {timeout} s")
 
     def reset(self, condition_name: str, rack_offset=(0.0, 0.0, 0.0),
-              timeout: float = 30.0) -> Time:
-        """Reset to the named condition, the rack moved by `rack_offset` (m) from its position;
-        returns the stamp of the episode's step 0."""
+              rack_yaw_offset: float = 0.0, timeout: float = 30.0) -> Time:
+        """Reset to the named condition, the rack moved by `rack_offset` (m) from its position
+        and turned by `rack_yaw_offset` (rad); returns the stamp of the episode's step 0."""
         request = SetCondition.Request()
         request.condition.name = condition_name
         request.rack_offset.x, request.rack_offset.y, request.rack_offset.z = (
             float(v) for v in rack_offset)
+        request.rack_yaw_offset = float(rack_yaw_offset)
         response = wait_for(self.reset_client.call_async(request), timeout, "set_condition")
         if not response.success:
             raise SimError(response.message)

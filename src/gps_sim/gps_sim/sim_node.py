@@ -16,8 +16,8 @@ Subscribes:
 Service:
   ~/set_condition             gps_msgs/srv/SetCondition: reset to the condition named by
                               condition.name (its pose and grasp come from the conditions file),
-                              the rack moved by rack_offset; answers with the stamp of the new
-                              episode's step 0
+                              the rack moved by rack_offset and turned by rack_yaw_offset;
+                              answers with the stamp of the new episode's step 0
   ~/check_task                gps_msgs/srv/CheckTask: the task's success test on the current state
 
 Modes (parameter `mode`):
@@ -182,7 +182,8 @@ class SimNode(Node):
         name = request.condition.name
         offset = request.rack_offset
         try:
-            step = self.session.reset(name, (offset.x, offset.y, offset.z))
+            step = self.session.reset(name, (offset.x, offset.y, offset.z),
+                                      request.rack_yaw_offset)
         except ValueError as exc:
             response.success, response.message = False, str(exc)
             self.get_logger().error(f"set_condition: {exc}")

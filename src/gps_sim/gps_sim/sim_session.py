@@ -70,12 +70,15 @@ class SimSession:
     def condition_names(self) -> list[str]:
         return [c.name for c in self.env.conditions]
 
-    def reset(self, condition: int | str, rack_offset=None) -> SimStep:
+    def reset(self, condition: int | str, rack_offset=None,
+              rack_yaw_offset: float = 0.0) -> SimStep:
         """Start an episode in `condition` (index or name), the rack moved by `rack_offset`
-        (m) from the condition's position, and return its step 0. Reset k (counting from 0)
-        draws the start-pose noise with seed + k. Raises ValueError, naming the known
-        conditions, for an unknown one, and for a bad offset."""
-        self.env.reset(condition, seed=self.seed + self._resets, rack_offset=rack_offset)
+        (m) from the condition's position and turned by `rack_yaw_offset` (rad) from its yaw,
+        and return its step 0. Reset k (counting from 0) draws the start-pose noise with
+        seed + k. Raises ValueError, naming the known conditions, for an unknown one, and for
+        bad offsets or a rack pose out of reach."""
+        self.env.reset(condition, seed=self.seed + self._resets, rack_offset=rack_offset,
+                       rack_yaw_offset=rack_yaw_offset)
         self._resets += 1
         if self._last_stamp is not None:
             self._clock_offset = self._last_stamp + self.control_dt

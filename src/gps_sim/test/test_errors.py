@@ -37,6 +37,12 @@ def test_bad_rack_offset_is_rejected(nominal_env, offset):
         nominal_env.reset(0, rack_offset=offset)
 
 
+@pytest.mark.parametrize("yaw", [np.nan, np.inf, "a bit", None, True])
+def test_bad_rack_yaw_offset_is_rejected(nominal_env, yaw):
+    with pytest.raises(ValueError, match="rack_yaw_offset must be a finite number"):
+        nominal_env.reset(0, rack_yaw_offset=yaw)
+
+
 def test_step_before_reset_is_rejected():
     env = HangerEnv([HangerCondition("c", (0.75, 0.0, -0.10))], render_observations=False)
     with pytest.raises(RuntimeError, match="reset"):

@@ -45,6 +45,20 @@ def test_rack_offset_moves_this_episode_s_rack_and_its_targets(nominal_env):
     np.testing.assert_allclose(nominal_env.target_points(), targets, atol=1e-12)
 
 
+def test_rack_yaw_offset_turns_this_episode_s_rack_and_its_targets_about_z(nominal_env):
+    nominal_env.reset(0)
+    centre0 = nominal_env.rack_pose()[0]
+    targets = nominal_env.target_points()
+    nominal_env.reset(0, rack_offset=(0.01, 0.02, 0.0), rack_yaw_offset=0.15)
+    centre, yaw = nominal_env.rack_pose()
+    assert abs(yaw - 0.15) < YAW_TOLERANCE
+    c, s = np.cos(0.15), np.sin(0.15)
+    turned = (targets - centre0) @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]).T
+    np.testing.assert_allclose(nominal_env.target_points(), centre + turned,
+                               atol=POSITION_TOLERANCE)
+    np.testing.assert_allclose(centre, centre0 + (0.01, 0.02, 0.0), atol=POSITION_TOLERANCE)
+
+
 def test_targets_are_the_rack_target_sites(nominal_env):
     nominal_env.reset(0)
     robot = nominal_env._rt

@@ -138,15 +138,16 @@ class SimClient:
         for received in (self.states, self.images, self.infos, self.clocks):
             received.clear()
 
-    def set_condition(self, name, rack_offset=(0.0, 0.0, 0.0)):
+    def set_condition(self, name, rack_offset=(0.0, 0.0, 0.0), rack_yaw_offset=0.0):
         request = SetCondition.Request()
         request.condition.name = name
         request.rack_offset.x, request.rack_offset.y, request.rack_offset.z = rack_offset
+        request.rack_yaw_offset = rack_yaw_offset
         future = self.reset_client.call_async(request)
         assert self.spin_until(future.done), "set_condition did not answer"
         return future.result()
 
-    def reset(self, name, rack_offset=(0.0, 0.0, 0.0)):
+    def reset(self, name, rack_offset=(0.0, 0.0, 0.0), rack_yaw_offset=0.0):
         """Reset and return step 0's state, keeping only what was published from then on.
         Step 0 carries the latest stamp the node has published (its clock never runs back),
         so messages published before the reset but delivered after it are told apart. Retried:
@@ -155,7 +156,7 @@ class SimClient:
         for _ in range(3):
             self.clear()
             self.since_ns = 0
-            assert self.set_condition(name, rack_offset).success
+            assert self.set_condition(name, rack_offset, rack_yaw_offset).success
             if self.spin_until(lambda: self.states and self.images, 3.0):
                 self.spin_for(0.2)
                 self.since_ns = max(nanoseconds(s.header.stamp) for s in self.states)
@@ -286,9 +287,9 @@ class TestLockstep:
 
     def test_a_rack_offset_moves_the_episode_s_rack_as_the_direct_api_does(self, lockstep):
         offset = (0.02, -0.03, 0.015)
-        state = lockstep.reset("train_far_left_low_g1", offset)
+        state = lockstep.reset("train_far_left_low_g1", offset, -0.12)
         reference = HangerEnv.from_yaml(CONFIG, "train", render_observations=False)
-        reference.reset("train_far_left_low_g1", rack_offset=offset)
+        reference.reset("train_far_left_low_g1", rack_offset=offset, rack_yaw_offset=-0.12)
         assert np.array_equal(state.position, reference.joint_state().position)
         moved = lockstep.lockstep([[0.0] * 7] * 3)[-1]
         for _ in range(3):
@@ -297,6 +298,9 @@ class TestLockstep:
         reference.close()
         response = lockstep.set_condition("train_far_left_low_g1", (0.0, math.nan, 0.0))
         assert not response.success and "rack_offset must be 3 finite numbers" in response.message
+        response = lockstep.set_condition("train_far_left_low_g1", rack_yaw_offset=math.inf)
+        assert not response.success
+        assert "rack_yaw_offset must be a finite number" in response.message
 
     def test_an_unknown_condition_is_refused_naming_the_known_ones(self, lockstep):
         response = lockstep.set_condition("train_on_the_moon")

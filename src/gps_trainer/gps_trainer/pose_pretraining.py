@@ -7,8 +7,11 @@ regresses the target points; its conv weights initialise the policy". Its Table 
 pose error of this network (softmax + feature points) on the real robot as 1.14 cm on the
 training set and 1.30 cm on held-out poses.
 
-Here the simulated left arm moves the rack to poses drawn uniformly within the task's ranges
-around the nominal pose (`collect_pose_data`), `train_pose_regressor` fits a
+Here the left arm puts the rack at poses drawn uniformly within the task's ranges around the
+nominal pose and one camera frame is recorded per pose (`collect_pose_data`), from a
+`PoseSource`: the simulator in this process (`EnvPoseSource`) or the robot over ROS (the sim
+node's set_condition with the pose as offsets, the frame from the camera topic:
+gps_trainer.ros_robot.RosRobot.pose_frame). `train_pose_regressor` fits a
 `PoseRegressionCNN` to the 3 target points (whitened, Adam), and `init_policy_vision` copies its
 vision layers into the policy. Dataset (npz) and regressor (torch, loadable with
 weights_only=True) are saved in one folder, so a later run reuses them:
@@ -32,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -39,7 +43,7 @@ import torch
 from gps_controller.policies.networks import (PoseRegressionCNN, PoseRegressionConfig,
                                               VisionConfig, VisuomotorCNN, copy_vision_weights)
 from gps_controller.typed_config import ConfigError, from_mapping, load_yaml, to_mapping
-from gps_sim.conditions import sample_rack_pose
+from gps_sim.conditions import HangerCondition, HangerTaskConfig, sample_rack_pose
 from gps_sim.env import HangerEnv
 
 CONFIG_SECTION = "pose_pretraining"
@@ -57,19 +61,13 @@ Log = Callable[[str], None]
 class PosePretrainingConfig:
     """Pose data collection and the regressor's SGD.
 
-    Collection: n_poses random rack poses, each held for settle_steps control steps (the rack
-    follows its PD target in about 15) and then recorded in frames_per_pose consecutive control
-    steps at image_size (None: the task's). A pose whose rack ends farther than
-    position_tolerance (m) or yaw_tolerance (rad) from its commanded pose is rejected.
+    Collection: n_poses random rack poses, one frame each, at image_size (None: the task's;
+    only the in-process source renders at a chosen size, the robot's camera has its own).
     Training: validation_fraction of the poses are held out; Adam with lr and weight_decay for
     sgd_steps minibatches of batch_size frames. device None picks CUDA when present."""
 
     n_poses: int = 400
-    frames_per_pose: int = 1
-    settle_steps: int = 20
     image_size: int | None = None
-    position_tolerance: float = 0.005
-    yaw_tolerance: float = 0.035
     validation_fraction: float = 0.2
     sgd_steps: int = 3000
     batch_size: int = 25
@@ -80,8 +78,8 @@ class PosePretrainingConfig:
     progress_every: int = 100
 
     def __post_init__(self) -> None:
-        positive = {"n_poses": self.n_poses, "frames_per_pose": self.frames_per_pose,
-                    "sgd_steps": self.sgd_steps, "batch_size": self.batch_size,
+        positive = {"n_poses": self.n_poses, "sgd_steps": self.sgd_steps,
+                    "batch_size": self.batch_size,
                     "progress_every": self.progress_every}
         if self.image_size is not None:
             positive["image_size"] = self.image_size
@@ -89,14 +87,8 @@ class PosePretrainingConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{CONFIG_SECTION}.{name}: expected a positive integer, "
                                   f"got {value!r}")
-        if isinstance(self.settle_steps, bool) or not isinstance(self.settle_steps, int) \
-                or self.settle_steps < 0:
-            raise ConfigError(f"{CONFIG_SECTION}.settle_steps: expected an integer >= 0, "
-                              f"got {self.settle_steps!r}")
-        for name in ("position_tolerance", "yaw_tolerance", "lr"):
-            if not getattr(self, name) > 0.0:
-                raise ConfigError(f"{CONFIG_SECTION}.{name}: must be positive, "
-                                  f"got {getattr(self, name)!r}")
+        if not self.lr > 0.0:
+            raise ConfigError(f"{CONFIG_SECTION}.lr: must be positive, got {self.lr!r}")
         if not self.weight_decay >= 0.0:
             raise ConfigError(f"{CONFIG_SECTION}.weight_decay: must be >= 0, "
                               f"got {self.weight_decay!r}")
@@ -116,9 +108,9 @@ class PoseDataset:
     """Recorded frames: images (N x H x W x 3 uint8), targets (N x 9: the 3 target points,
     point after point, metres, robot frame) and per frame the commanded rack pose
     (rack_positions N x 3, rack_yaws N), grasp, condition and pose index (frames of one pose
-    share it). rejected_unreachable / rejected_unsettled count the poses dropped because the
-    left arm's IK found no solution or the rack did not reach its pose; seconds is the
-    collection's wall time."""
+    share it; the train/validation split keeps them together). rejected_unreachable counts the
+    poses dropped because the left arm's IK found no solution; seconds is the collection's
+    wall time."""
 
     images: np.ndarray
     targets: np.ndarray
@@ -128,7 +120,6 @@ class PoseDataset:
     conditions: np.ndarray
     pose_index: np.ndarray
     rejected_unreachable: int = 0
-    rejected_unsettled: int = 0
     seconds: float = 0.0
 
     def __post_init__(self) -> None:
@@ -179,66 +170,75 @@ class PoseTrainingStats:
 
 # Collection -----------------------------------------------------------------------------------
 
-def collect_pose_data(env: HangerEnv, config: PosePretrainingConfig, rng: np.random.Generator,
-                      log: Log = print) -> PoseDataset:
-    """Move the rack through config.n_poses random reachable poses and record the frames.
+class PoseSource(Protocol):
+    def pose_frame(self, condition: int, rack_position, rack_yaw: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Start `condition` (index) with the rack at `rack_position` (m) and `rack_yaw` (rad),
+        robot frame; return the head camera's frame (H x W x 3 uint8) and the rack's 3 target
+        points (3 x 3, m). Raises ValueError when the pose is out of the left arm's reach."""
 
-    Each pose starts from a reset into a random condition of `env` (so grasps and scene looks
-    vary as the conditions do), commands a rack pose drawn uniformly within the task's ranges
-    (gps_sim.conditions.sample_rack_pose), holds the right arm still while the rack settles and
-    records image and target points. Unreachable or unsettled poses are redrawn and counted."""
-    size = env.task.image_size if config.image_size is None else config.image_size
+
+class EnvPoseSource:
+    """Pose frames from a HangerEnv in this process, rendered at `image_size` (None: the
+    task's)."""
+
+    def __init__(self, env: HangerEnv, image_size: int | None = None) -> None:
+        self.env = env
+        self.image_size = image_size
+
+    def pose_frame(self, condition: int, rack_position, rack_yaw: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        offset, yaw_offset = rack_pose_offsets(self.env.conditions[condition], rack_position,
+                                               rack_yaw)
+        self.env.reset(condition, rack_offset=offset, rack_yaw_offset=yaw_offset)
+        return self.env.render(self.image_size), self.env.target_points()
+
+
+def rack_pose_offsets(condition: HangerCondition, rack_position, rack_yaw: float
+                      ) -> tuple[np.ndarray, float]:
+    """The (position, yaw) offsets from `condition`'s rack pose that put the rack at
+    (rack_position, rack_yaw): what a reset (HangerEnv.reset, SetCondition) takes."""
+    return (np.subtract(rack_position, condition.rack_position),
+            float(rack_yaw - condition.rack_yaw))
+
+
+def collect_pose_data(source: PoseSource, conditions: tuple[HangerCondition, ...],
+                      task: HangerTaskConfig, config: PosePretrainingConfig,
+                      rng: np.random.Generator, log: Log = print) -> PoseDataset:
+    """Record config.n_poses random reachable rack poses, one frame each, from `source`.
+
+    Each pose starts a random one of `conditions` (so grasps and scene looks vary as the
+    conditions do) with the rack at a pose drawn uniformly within the task's ranges
+    (gps_sim.conditions.sample_rack_pose). Unreachable poses are redrawn and counted."""
     frames: list[tuple] = []
-    unreachable = unsettled = 0
+    unreachable = 0
     started = time.perf_counter()
-    while len(frames) < config.n_poses * config.frames_per_pose:
-        pose = len(frames) // config.frames_per_pose
-        if unreachable + unsettled > MAX_REJECTED_PER_POSE * config.n_poses:
-            raise RuntimeError(f"{unreachable} unreachable and {unsettled} unsettled rack poses "
-                               f"for {pose} good ones: the task's rack ranges lie mostly outside "
-                               f"the left arm's reach")
-        condition = int(rng.integers(len(env.conditions)))
-        env.reset(condition, seed=int(rng.integers(2**31)))
-        position, yaw = sample_rack_pose(env.task, rng)
+    while len(frames) < config.n_poses:
+        if unreachable > MAX_REJECTED_PER_POSE * config.n_poses:
+            raise RuntimeError(f"{unreachable} unreachable rack poses for {len(frames)} good "
+                               f"ones: the task's rack ranges lie mostly outside the left arm's "
+                               f"reach")
+        condition = int(rng.integers(len(conditions)))
+        position, yaw = sample_rack_pose(task, rng)
         try:
-            env.move_rack(position, yaw)
+            image, targets = source.pose_frame(condition, position, yaw)
         except ValueError:
             unreachable += 1
             continue
-        _hold_right_arm(env, config.settle_steps)
-        if not _rack_settled(env, position, yaw, config):
-            unsettled += 1
-            continue
-        grasp = env.conditions[condition].grasp
-        for k in range(config.frames_per_pose):
-            if k > 0:
-                _hold_right_arm(env, 1)
-            frames.append((env.render(size), env.target_points().reshape(-1), position, yaw,
-                           grasp, condition, pose))
-        if (pose + 1) % config.progress_every == 0 or pose + 1 == config.n_poses:
+        frames.append((image, np.reshape(targets, -1), position, yaw,
+                       conditions[condition].grasp, condition))
+        pose = len(frames)
+        if pose % config.progress_every == 0 or pose == config.n_poses:
             elapsed = time.perf_counter() - started
-            log(f"pose {pose + 1}/{config.n_poses}  {1000 * elapsed / (pose + 1):.1f} ms/pose  "
-                f"rejected {unreachable} unreachable, {unsettled} unsettled")
+            log(f"pose {pose}/{config.n_poses}  {1000 * elapsed / pose:.1f} ms/pose  "
+                f"rejected {unreachable} unreachable")
     columns = list(zip(*frames))
     return PoseDataset(
         images=np.stack(columns[0]), targets=np.stack(columns[1]),
         rack_positions=np.asarray(columns[2], float), rack_yaws=np.asarray(columns[3], float),
         grasps=np.asarray(columns[4], int), conditions=np.asarray(columns[5], int),
-        pose_index=np.asarray(columns[6], int), rejected_unreachable=unreachable,
-        rejected_unsettled=unsettled, seconds=time.perf_counter() - started)
-
-
-def _hold_right_arm(env: HangerEnv, steps: int) -> None:
-    """Step with torques that cancel gravity and passive forces, so the right arm (and the
-    hanger in its gripper) stays where it started while the left arm moves the rack."""
-    for _ in range(steps):
-        env.step(env.right_arm_bias_torque())
-
-
-def _rack_settled(env: HangerEnv, position, yaw: float, config: PosePretrainingConfig) -> bool:
-    centre, measured_yaw = env.rack_pose()
-    return (np.linalg.norm(centre - np.asarray(position)) <= config.position_tolerance
-            and abs(measured_yaw - yaw) <= config.yaw_tolerance)
+        pose_index=np.arange(len(frames)), rejected_unreachable=unreachable,
+        seconds=time.perf_counter() - started)
 
 
 # Training -------------------------------------------------------------------------------------
@@ -364,8 +364,7 @@ def load_pose_dataset(path: str | Path) -> PoseDataset:
         if missing:
             raise ValueError(f"{path}: not a pose dataset (missing {missing})")
         values = {name: data[name] for name in names}
-    for name in ("rejected_unreachable", "rejected_unsettled"):
-        values[name] = int(values[name])
+    values["rejected_unreachable"] = int(values["rejected_unreachable"])
     values["seconds"] = float(values["seconds"])
     return PoseDataset(**values)
 
@@ -415,7 +414,8 @@ def run(config: PosePretrainingConfig, env: HangerEnv, out: Path, recollect: boo
         dataset = load_pose_dataset(dataset_path)
         log(f"reusing {dataset_path}: {dataset.n_frames} frames of {dataset.n_poses} poses")
     else:
-        dataset = collect_pose_data(env, config, np.random.default_rng(config.seed), log)
+        dataset = collect_pose_data(EnvPoseSource(env, config.image_size), env.conditions,
+                                    env.task, config, np.random.default_rng(config.seed), log)
         save_pose_dataset(dataset, dataset_path)
         retrain = True
         log(f"collected {dataset.n_poses} poses in {dataset.seconds:.1f} s "

@@ -1,8 +1,9 @@
 """Where the learner's samples come from: the in-process simulator, or the robot over ROS.
 
 A robot runs a linear-Gaussian controller on a condition with given exploration noise and
-returns the Rollout, and evaluates a network policy alone on a set of conditions. DirectRobot
-steps gps_sim's HangerEnv in this process; gps_trainer.ros_robot.RosRobot does the same through
+returns the Rollout, evaluates a network policy alone on a set of conditions, and records pose
+pre-training frames (the rack at a given pose: one camera frame and the rack's target points).
+DirectRobot steps gps_sim's HangerEnv in this process; gps_trainer.ros_robot.RosRobot does the same through
 the sim (or real) robot's topics, the controller node and its RunTrial action. The learner
 (gps_trainer.train_gps) does not know which one it drives.
 """
@@ -18,6 +19,7 @@ from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.linear_gaussian import LinearGaussianController
 from gps_sim.env import HangerEnv
 from gps_trainer.evaluation import ConditionResult, evaluate
+from gps_trainer.pose_pretraining import EnvPoseSource
 from gps_trainer.rollout import Rollout, rollout
 
 
@@ -28,6 +30,9 @@ class Robot(Protocol):
 
     def evaluate(self, policy: GaussianPolicy, set_name: str, trials: int, seed: int,
                  frames_dir: Path | None, log) -> list[ConditionResult]: ...
+
+    def pose_frame(self, condition: int, rack_position, rack_yaw: float
+                   ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class DirectRobot:
@@ -50,3 +55,8 @@ class DirectRobot:
                  frames_dir: Path | None, log) -> list[ConditionResult]:
         return evaluate(self.make_env(set_name), policy, trials, seed, frames_dir=frames_dir,
                         log=log)
+
+    def pose_frame(self, condition: int, rack_position, rack_yaw: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """gps_trainer.pose_pretraining.PoseSource on the training environment."""
+        return EnvPoseSource(self.env).pose_frame(condition, rack_position, rack_yaw)

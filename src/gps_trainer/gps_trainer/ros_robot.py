@@ -9,6 +9,9 @@ For a trial on condition c the trainer
   3. sends RunTrial with that version, the stamp, the exploration noise's seed and smoothing and
      the condition's end-effector geometry, and receives the recorded sample,
   4. asks the sim node's check_task whether the hanger hangs.
+For a pose pre-training frame it resets the scene through set_condition with the rack pose as
+offsets from the condition's and takes the camera frame published with the episode's step 0
+(matched by stamp); the target points come from the task description, as for the trials.
 The controller draws the noise from the seed with the trainer's generator; the trainer checks
 that the sample carries exactly the noise it expects, so the trajectory update never sees a
 sample whose noise it does not know. The conditions' geometry (EE points in the tool frame per
@@ -17,22 +20,28 @@ grasp, targets per rack pose) comes from the task description (gps_sim's model a
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
 
 from gps_controller.controller_client import ControllerClient, TrialRequest
 from gps_controller.layout import PR2_RIGHT_ARM
-from gps_controller.messages import (linear_gaussian_to_msg, network_policy_to_msg,
-                                     policy_update_msg)
+from gps_controller.messages import (image_from_msg, linear_gaussian_to_msg,
+                                     network_policy_to_msg, policy_update_msg)
 from gps_controller.noise import NoiseConfig
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_controller.ros_calls import CallTimeout
 from gps_sim.env import HangerEnv
 from gps_sim.sim_client import SimClient
 from gps_trainer.evaluation import ConditionResult
+from gps_trainer.pose_pretraining import rack_pose_offsets
 from gps_trainer.rollout import Rollout, target_distance
 from gps_trainer.sample import Sample
 
@@ -46,16 +55,53 @@ class ConditionGeometry:
     ee_targets: np.ndarray
 
 
-def geometry_of(env: HangerEnv, condition: int, rack_offset=None) -> ConditionGeometry:
-    """The geometry of a condition of `env`, the rack moved by `rack_offset` (m): reset into
-    it (the sim node's own inverse kinematics places the rack) and read off the model."""
-    env.reset(condition, rack_offset=rack_offset)
+CAMERA_TOPIC = "/head_camera/image_raw"
+FRAME_TIMEOUT_S = 10.0
+
+
+def geometry_of(env: HangerEnv, condition: int, rack_offset=None,
+                rack_yaw_offset: float = 0.0) -> ConditionGeometry:
+    """The geometry of a condition of `env`, the rack moved by `rack_offset` (m) and turned by
+    `rack_yaw_offset` (rad): reset into it (the sim node's own inverse kinematics places the
+    rack; ValueError when out of reach) and read off the model."""
+    env.reset(condition, rack_offset=rack_offset, rack_yaw_offset=rack_yaw_offset)
     return ConditionGeometry(env.condition.name, env.ee_points_in_tool(), env.target_points())
 
 
 def condition_geometry(env: HangerEnv) -> list[ConditionGeometry]:
     """The geometry of every condition of `env`."""
     return [geometry_of(env, index) for index in range(len(env.conditions))]
+
+
+class CameraFrames:
+    """The latest camera images by stamp, so a caller can wait for the frame of one step.
+    Reliable and transient-local like the sim's camera: a frame published just before this
+    subscription matched still arrives."""
+
+    def __init__(self, node, topic: str = CAMERA_TOPIC, keep: int = 8) -> None:
+        self._frames: deque[Image] = deque(maxlen=keep)
+        self._arrived = threading.Condition()
+        qos = QoSProfile(depth=keep, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.topic = topic
+        node.create_subscription(Image, topic, self._on_image, qos)
+
+    def _on_image(self, msg: Image) -> None:
+        with self._arrived:
+            self._frames.append(msg)
+            self._arrived.notify_all()
+
+    def wait_for(self, stamp, timeout: float = FRAME_TIMEOUT_S) -> np.ndarray:
+        """The image stamped `stamp` (H x W x 3 uint8); CallTimeout when none comes."""
+        def match():
+            return next((m for m in self._frames if m.header.stamp.sec == stamp.sec
+                         and m.header.stamp.nanosec == stamp.nanosec), None)
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: match() is not None, timeout):
+                raise CallTimeout(f"no image on {self.topic} stamped "
+                                  f"{stamp.sec}.{stamp.nanosec:09d} within {timeout:.1f} s: "
+                                  f"does the sim publish images?")
+            return image_from_msg(match())
 
 
 class RosRobot:
@@ -66,6 +112,7 @@ class RosRobot:
                  trial_timeout: float = 300.0, log=print) -> None:
         self.controller = ControllerClient(node)
         self.sim = SimClient(node)
+        self.camera = CameraFrames(node)
         self.geometry = geometry
         self.train_env = train_env
         self.train_set = train_set
@@ -115,6 +162,17 @@ class RosRobot:
             log(f"  {geometry.name:28s} {wins}/{trials}  final distance "
                 f"{100 * np.mean(distances):4.1f} cm")
         return results
+
+    def pose_frame(self, condition: int, rack_position, rack_yaw: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """gps_trainer.pose_pretraining.PoseSource over ROS on the training conditions: the
+        reachability check and the target points from the task description, the frame from the
+        camera at the reset's step 0."""
+        offset, yaw_offset = rack_pose_offsets(self.train_env.conditions[condition],
+                                               rack_position, rack_yaw)
+        geometry = geometry_of(self.train_env, condition, offset, yaw_offset)
+        stamp = self.sim.reset(geometry.name, offset, yaw_offset)
+        return self.camera.wait_for(stamp), geometry.ee_targets
 
     def _next_version(self) -> int:
         self.version += 1

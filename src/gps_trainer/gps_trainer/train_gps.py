@@ -1,8 +1,9 @@
 """End-to-end guided policy search on the hanger task from the direct MuJoCo simulator.
 
 Stages, as in the paper (Sec. 5):
-  1. pose pre-training: the left arm moves the rack through random poses; a CNN with the
-     policy's vision layers regresses the target points; its conv layers initialise the policy;
+  1. pose pre-training: the left arm puts the rack at random poses, one camera frame each
+     (from the robot, like the samples); a CNN with the policy's vision layers regresses the
+     target points; its conv layers initialise the policy;
   2. trajectory pre-training: BADMM with the small full-state network in place of the CNN
      (the trajectories learn the task from the full state);
   3. end-to-end BADMM with the visuomotor CNN (images + configuration, never the target);
@@ -108,16 +109,18 @@ def new_policy(network, config: GpsRunConfig) -> GaussianPolicy:
     return GaussianPolicy(network, device=config.device)
 
 
-def pretrain_vision(cnn: VisuomotorCNN, config: GpsRunConfig, folder: Path, log):
-    """Stage 1: pose data and the regressor on the policy's vision layers (each reused when
-    the folder has it), its conv weights copied into `cnn`."""
+def pretrain_vision(cnn: VisuomotorCNN, config: GpsRunConfig, folder: Path, env: HangerEnv,
+                    robot: Robot, log):
+    """Stage 1: pose data from `robot` (rack poses within the ranges of `env`'s task, starting
+    from its conditions) and the regressor on the policy's vision layers (each reused when the
+    folder has it), its conv weights copied into `cnn`."""
     folder.mkdir(parents=True, exist_ok=True)
     dataset_path = folder / pose_pretraining.DATASET_FILE
     if dataset_path.is_file():
         dataset = pose_pretraining.load_pose_dataset(dataset_path)
     else:
         dataset = pose_pretraining.collect_pose_data(
-            make_env(config, config.train_set), config.pose_pretraining,
+            robot, env.conditions, env.task, config.pose_pretraining,
             np.random.default_rng(config.seed), log)
         pose_pretraining.save_pose_dataset(dataset, dataset_path)
     regressor_path = folder / pose_pretraining.REGRESSOR_FILE
@@ -131,14 +134,14 @@ def pretrain_vision(cnn: VisuomotorCNN, config: GpsRunConfig, folder: Path, log)
     return stats
 
 
-def start(config: GpsRunConfig, run: RunFolder, env: HangerEnv, log) -> dict:
+def start(config: GpsRunConfig, run: RunFolder, env: HangerEnv, robot: Robot, log) -> dict:
     """Stage 1 and the initial state of stage 2."""
     rng = np.random.default_rng(config.seed)
     x0s = [env.reset(i, seed=config.seed)[0] for i in range(len(env.conditions))]
     phase = TrajectoryPhase(config.phase, env.layout, x0s, env.task.episode_steps, rng)
     cnn = VisuomotorCNN(config.network)
     started = time.perf_counter()
-    stats = pretrain_vision(cnn, config, run.path / "pose", log)
+    stats = pretrain_vision(cnn, config, run.path / "pose", env, robot, log)
     log(f"pose pre-training: {time.perf_counter() - started:.0f} s, target point error "
         f"{stats.train_error_cm:.2f} cm (training poses), {stats.validation_error_cm:.2f} cm "
         f"(held-out poses)")
@@ -232,7 +235,7 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
     else:
         if not resume:
             run.create(to_mapping(config))
-        done, state = -1, start(config, run, env, log)
+        done, state = -1, start(config, run, env, robot, log)
     total = config.trajectory_pretraining_iterations + config.end_to_end_iterations
     for iteration in range(done + 1, total):
         if iteration == config.trajectory_pretraining_iterations:

@@ -19,7 +19,7 @@ Publishes:
   ~/progress       gps_msgs/TrainingProgress after each iteration
 Uses:
   /gps_controller/policy_update, /gps_controller/run_trial, /gps_sim/set_condition,
-  /gps_sim/check_task
+  /gps_sim/check_task, /head_camera/image_raw (pose pre-training frames)
 
     ros2 run gps_trainer trainer_node --ros-args -p config_file:=config/hanger_gps_cpu.yaml \\
         -p run_dir:=runs/ros_seed0

@@ -9,7 +9,9 @@ processes talking over Fast DDS.
   chromium) shows both iterations; samples flow controller -> trainer and policy updates back;
   every stored sample's joint states equal, step by step, a run of consecutive /joint_states
   the sim published (no dropped or duplicated step), its frames equal the published images,
-  and its first state equals the direct simulator's with the same rack offset;
+  and its first state equals the direct simulator's with the same rack offset; the pose
+  pre-training frames came over the graph too: each is an image the sim published and equals,
+  with its target points, the direct simulator's frame at the same rack pose;
 - a trainer killed (SIGKILL) mid-run and started again on its run folder resumes, keeps every
   sample it had stored and runs none of their trials again; only the trial in flight at the kill,
   whose sample the trainer never received, may run a second time.
@@ -40,6 +42,7 @@ from gps_msgs.msg import SampleTrajectory, TrainingProgress
 from gps_sim import HangerEnv
 from gps_trainer.bringup import command, default_launch_file
 from gps_trainer.launch_subset import load_description, resolve
+from gps_trainer.pose_pretraining import EnvPoseSource, load_pose_dataset
 from gps_trainer.run_folder import RunFolder
 from gps_trainer.sample_store import SampleStore
 
@@ -221,6 +224,18 @@ def test_a_short_run_through_the_bringup(tiny_run, tmp_path, recorder, browser, 
         with np.load(SampleStore(run_dir).file(record["iteration"], record["condition"])) as s:
             np.testing.assert_allclose(s["X"][0], x0, rtol=0.0, atol=1e-9)
     env.close()
+    poses = load_pose_dataset(run_dir / "pose" / "pose_dataset.npz")
+    published = [image_from_msg(m) for m in recorder.images]
+    direct = EnvPoseSource(HangerEnv.from_yaml(conditions, "train", render_observations=False),
+                           image_size=64)
+    assert poses.n_poses == 6 and len(set(poses.rack_yaws.tolist())) == 6
+    for k in range(poses.n_poses):
+        assert any(np.array_equal(poses.images[k], image) for image in published), k
+        image, targets = direct.pose_frame(int(poses.conditions[k]), poses.rack_positions[k],
+                                           float(poses.rack_yaws[k]))
+        np.testing.assert_array_equal(poses.images[k], image)
+        np.testing.assert_allclose(poses.targets[k], targets.reshape(-1), rtol=0.0, atol=1e-12)
+    direct.env.close()
 
 
 def digest(path: Path) -> str:
