@@ -44,21 +44,24 @@ class DynamicsConfig:
 def gaussian_map_fit(points: np.ndarray,
                      prior: NIWPrior | None) -> tuple[np.ndarray, np.ndarray]:
     """Mean and MAP covariance of the points (... x N x D) under an optional NIW prior (whose
-    mu0, Phi carry the same leading axes)."""
-    N = points.shape[-2]
+    mu0, Phi carry the same leading axes; Phi symmetric).
+
+    N S + N m / (N + m) (mu - mu0)(mu - mu0)^T is one symmetric product R^T R per step, with
+    rows z_i - mu and sqrt(N m / (N + m)) (mu - mu0) of R (numpy computes an array times its own
+    transpose with syrk, so it is exactly symmetric, and so is the sum with Phi)."""
+    N, D = points.shape[-2:]
     mu = points.mean(axis=-2)
-    diff = points - mu[..., None, :]
-    sigma = diff.mT @ diff                                  # N S
+    rows = np.empty(points.shape[:-2] + (N + (prior is not None), D))
+    np.subtract(points, mu[..., None, :], out=rows[..., :N, :])
+    if prior is not None:
+        np.multiply(mu - prior.mu0, np.sqrt(N * prior.m / (N + prior.m)), out=rows[..., N, :])
+    sigma = rows.mT @ rows
     if prior is None:
         sigma /= N
     else:
-        gap = mu - prior.mu0
         sigma += prior.Phi
-        sigma += (N * prior.m / (N + prior.m)) * (gap[..., :, None] * gap[..., None, :])
         sigma /= N + prior.n0
-    symmetric = sigma + sigma.mT
-    symmetric *= 0.5
-    return mu, symmetric
+    return mu, sigma
 
 
 def fit_dynamics(X: np.ndarray, U: np.ndarray, prior: DynamicsPriorGMM | None = None,

@@ -7,7 +7,8 @@
 
 The densities use the inverse Cholesky factors L_k^-1 (Sigma_k = L_k L_k^T), factored once per
 mixture for all K at once: log N(z | mu_k, Sigma_k) = -0.5 (|L_k^-1 (z - mu_k)|^2 + log|Sigma_k|
-+ D log 2 pi), one matrix product per cluster over all points.
++ D log 2 pi), one matrix product per cluster over all points. A tied mixture (all Sigma_k equal:
+the k-means++ seed) is factored once, and its first E-step whitens the points only once.
 
 EM truncates responsibilities: r_nk is set to zero where log w_k N(z_n | k) is more than
 TRUNCATION = 60 nats below the point's largest term (r_nk < e^-60 ~ 1e-26). That changes the
@@ -63,19 +64,30 @@ class GaussianMixture:
         return self.means.shape[0]
 
     @cached_property
+    def tied(self) -> bool:
+        """Whether all clusters share one covariance (as k-means++ seeding leaves them)."""
+        return bool(np.all(self.covariances == self.covariances[:1]))
+
+    @cached_property
     def cholesky(self) -> np.ndarray:
-        """L_k with Sigma_k = L_k L_k^T (K x D x D)."""
+        """L_k with Sigma_k = L_k L_k^T (K x D x D); factored once when tied."""
+        if self.tied:
+            return np.repeat(np.linalg.cholesky(self.covariances[:1]), self.n_clusters, axis=0)
         return np.linalg.cholesky(self.covariances)
 
     @cached_property
     def whitening(self) -> tuple[np.ndarray, np.ndarray]:
-        """L_k^-T (K x D x D) and log|Sigma_k| (K)."""
+        """L_k^-T (K x D x D) and log|Sigma_k| (K); inverted once when tied."""
         chol = self.cholesky
         log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-        inverse = np.empty_like(chol)
-        for k, factor in enumerate(chol):          # triangular inverses (LAPACK trtri)
+        distinct = chol[:1] if self.tied else chol
+        inverse = np.empty_like(distinct)
+        for k, factor in enumerate(distinct):      # triangular inverses (LAPACK trtri)
             inverse[k] = scipy.linalg.lapack.dtrtri(factor, lower=1)[0]
-        return inverse.mT.copy(), log_det
+        inverse_T = inverse.mT.copy()
+        if self.tied:
+            inverse_T = np.repeat(inverse_T, self.n_clusters, axis=0)
+        return inverse_T, log_det
 
     def log_joint(self, points: np.ndarray) -> np.ndarray:
         """log w_k + log N(z_n | mu_k, Sigma_k), N x K."""
@@ -105,20 +117,38 @@ class GaussianMixture:
         return mu, self._moment_form(c, mu)
 
     def _moment_form(self, c: np.ndarray, mu: np.ndarray) -> np.ndarray:
-        """Sigma above as one product c E minus an outer product: with the means taken about a
-        fixed centre m (delta_k = mu_k - m, so that mu - m = sum_k c_k delta_k),
-        Sigma = sum_k c_k (Sigma_k + delta_k delta_k^T) - (mu - m)(mu - m)^T. With m the mixture
-        mean the cancellation is relative to the spread of the cluster means only."""
+        """Sigma above as the product c [Sigma_k] over the flattened covariances plus, per
+        re-weighting, the spread of the means as a product R^T R with rows sqrt(c_k) (mu_k - mu)
+        of R (no cancellation: the means are taken about mu itself).
+
+        Both terms are exactly symmetric as computed (numpy computes an array times its own
+        transpose with syrk; with symmetric Sigma_k each entry of the first is the same dot
+        product as its mirror), so the sum is symmetrised only where that does not hold: a new
+        S x D x D array costs more in page faults than the products themselves, which is also
+        why the spread is added a block of re-weightings at a time."""
         D = self.means.shape[1]
-        centre = self.weights @ self.means
-        delta = self.means - centre
-        second = self.covariances + delta[:, :, None] * delta[:, None, :]
-        sigma = (c @ second.reshape(-1, D * D)).reshape(c.shape[:-1] + (D, D))
-        gap = mu - centre
-        sigma -= gap[..., :, None] * gap[..., None, :]
-        symmetric = sigma + sigma.mT
-        symmetric *= 0.5
-        return symmetric
+        sigma = (c @ self.covariances.reshape(-1, D * D)).reshape(c.shape[:-1] + (D, D))
+        if not np.array_equal(sigma, sigma.mT):
+            sigma = sigma + sigma.mT
+            sigma *= 0.5
+        spread = self.means - mu[..., None, :]
+        spread *= np.sqrt(c)[..., :, None]
+        _add_gram(sigma, spread)
+        return sigma
+
+
+def _add_gram(out: np.ndarray, rows: np.ndarray, block: int = 16) -> None:
+    """out += R^T R for each R in `rows` (... x n x D), out (... x D x D): one symmetric product
+    (syrk) per matrix, through a work array of `block` matrices (a temporary for the whole stack
+    would be fresh memory, and its page faults cost more than the products)."""
+    out_flat = out.reshape((-1,) + out.shape[-2:])
+    rows_flat = rows.reshape((-1,) + rows.shape[-2:])
+    work = np.empty((min(block, out_flat.shape[0]),) + out.shape[-2:])
+    for start in range(0, out_flat.shape[0], block):
+        chunk = slice(start, start + block)
+        gram = work[:rows_flat[chunk].shape[0]]
+        np.matmul(rows_flat[chunk].mT, rows_flat[chunk], out=gram)
+        out_flat[chunk] += gram
 
 
 TRUNCATION = 60.0
@@ -194,7 +224,10 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
             rows = known[0].shape[0]
             d[:rows], exact[:rows] = known
             pairs[:rows] = False
-        _fill(mixture, data, d, exact, pairs)
+        if known is None and mixture.tied:
+            _fill_tied(mixture, data, d, exact)
+        else:
+            _fill(mixture, data, d, exact, pairs)
         return mixture, d, exact
     old, d_old, exact_old = last
     chol_new = mixture.cholesky
@@ -252,6 +285,26 @@ def _fill(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray, exact: np.n
     exact |= pairs
 
 
+def _fill_tied(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray,
+               exact: np.ndarray) -> None:
+    """All d_nk of a tied mixture (the seeded first E-step): with the one L, the points and the
+    means are whitened once each (one product instead of one per cluster),
+    w_n = L^-1 (z_n - c), m_k = L^-1 (mu_k - c), and d_nk = |w_n|^2 + |m_k|^2 - 2 w_n^T m_k
+    (one more product). With c the data mean and L that of the data covariance (the seed's),
+    |w_n|^2 and |m_k|^2 are of the size of the distances, so the sum loses nothing to
+    cancellation."""
+    inv_chol = mixture.whitening[0][0].T
+    centre = data.mean(axis=0)
+    white = dtrmm(1.0, inv_chol, (data - centre).T, lower=1, overwrite_b=1)
+    white_means = dtrmm(1.0, inv_chol, (mixture.means - centre).T, lower=1, overwrite_b=1)
+    np.matmul(white.T, white_means, out=d)
+    d *= -2.0
+    d += np.einsum("in,in->n", white, white)[:, None]
+    d += np.einsum("ik,ik->k", white_means, white_means)
+    np.maximum(d, 0.0, out=d)
+    exact[:] = True
+
+
 def _truncated_responsibilities(mixture: GaussianMixture, d: np.ndarray,
                                 exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """r_nk (zero where truncated, module doc) and log sum_k w_k N(z_n | k) from d."""
@@ -300,7 +353,8 @@ def _maximise(data: np.ndarray, resp: np.ndarray, rng: np.random.Generator,
     means = (resp.T @ data) / mass[:, None]
     # Sum over the points with r_nk > 0 only (truncated responsibilities are zero), all of them
     # where the cluster has most (no gather): Sigma_k m_k = W_k^T W_k with rows
-    # sqrt(r_nk) (z_n - mu_k), a symmetric product.
+    # sqrt(r_nk) (z_n - mu_k), a symmetric product (syrk: numpy's product of an array with its
+    # own transpose), so Sigma_k comes out exactly symmetric.
     covariances = np.empty((K, D, D))
     for k in range(K):
         rows = np.flatnonzero(resp[:, k])
@@ -313,7 +367,6 @@ def _maximise(data: np.ndarray, resp: np.ndarray, rng: np.random.Generator,
         np.matmul(weighted.T, weighted, out=covariances[k])
     covariances /= mass[:, None, None]
     covariances += reg * np.eye(D)
-    covariances = 0.5 * (covariances + covariances.mT)
     if np.any(dead):
         covariances[dead] = np.cov(data.T, bias=True).reshape(D, D) + reg * np.eye(D)
     return GaussianMixture(mass / mass.sum(), means, covariances)
