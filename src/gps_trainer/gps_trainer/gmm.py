@@ -22,11 +22,12 @@ mixture by far less than round-off, and it lets an iteration skip those (n, k) p
   M = L_new^-1 L_old and delta = |L_new^-1 (mu_new - mu_old)|,
 
       sqrt(d_new) = |M w - L_new^-1 (mu_new - mu_old)| >= s sqrt(d_old) - delta,
-      s = 1 / (1 + |L_old^-1 L_new - I|_F) <= 1 / |M^-1|_2 = sigma_min(M),
+      s = 1 / min(1 + |A - I|_F, sqrt(|A|_1 |A|_inf)) <= 1 / |A|_2 = sigma_min(M),
+      A = M^-1 = L_old^-1 L_new
 
-  or sigma_min(M) itself (one symmetric eigenproblem) for clusters where that s < LOOSE_BOUND,
-
-  so the skipped pairs are exactly those the truncation would drop; the bounds only decide how
+  (the first bound is tight for clusters that barely moved, the second for those that moved
+  far, the first M-steps after new data: nearly as tight there as sigma_min(M) itself), so the
+  skipped pairs are exactly those the truncation would drop; the bounds only decide how
   much work is done, never the answer.
 - Warm start: the first E-step from `init` takes the distances that the fit returning `init`
   computed for the points still in the data (`known`), and computes only the new points'.
@@ -152,8 +153,6 @@ def _add_gram(out: np.ndarray, rows: np.ndarray, block: int = 16) -> None:
 
 
 TRUNCATION = 60.0
-LOOSE_BOUND = 0.5
-EIGEN_COST_PAIRS = 500
 
 
 def fit_gmm(data: np.ndarray, n_clusters: int, rng: np.random.Generator,
@@ -234,7 +233,7 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
     inv_chol_old = old.whitening[0].mT
     inv_chol_new = mixture.whitening[0].mT
     inverse_map = inv_chol_old @ chol_new                                  # M^-1
-    s = 1.0 / (1.0 + np.linalg.norm(inverse_map - np.eye(data.shape[1]), axis=(1, 2)))
+    s = 1.0 / _norm_bound(inverse_map)
     delta = np.linalg.norm(np.einsum("kij,kj->ki", inv_chol_new, mixture.means - old.means),
                            axis=1)
     root_old = np.sqrt(d_old)
@@ -248,24 +247,18 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
     _fill(mixture, data, d, exact, first)
     bound = mixture.log_density_terms(d)
     best = np.max(np.where(exact, mixture.log_density_terms(d), -np.inf), axis=1)
-    moved = s < LOOSE_BOUND
-    if np.any(moved):
-        # Clusters that moved far (the first M-steps after new data): the exact
-        # sigma_min(M) = |M^-1|_2^-1, from the largest eigenvalue of M^-T M^-1 (raised by far
-        # more than its round-off), can prune several times more pairs than the Frobenius bound,
-        # but costs about as much as EIGEN_COST_PAIRS distances. It is computed only where even
-        # the best case, sigma_min = 1, would prune more pairs than that.
-        optimistic = mixture.log_density_terms(np.maximum(root_old - delta, 0.0) ** 2)
-        prunable = np.sum((optimistic < best[:, None] - TRUNCATION) & ~exact, axis=0)
-        moved &= prunable > EIGEN_COST_PAIRS
-    if np.any(moved):
-        gram = inverse_map[moved].mT @ inverse_map[moved]
-        s[moved] = 1.0 / np.sqrt(np.linalg.eigvalsh(gram)[:, -1] * (1.0 + 1e-8))
-        d_moved = np.maximum(s[moved] * root_old[:, moved] - delta[moved], 0.0) ** 2
-        d[:, moved] = np.where(exact[:, moved], d[:, moved], d_moved)
-        bound = mixture.log_density_terms(d)
     _fill(mixture, data, d, exact, (bound > best[:, None] - TRUNCATION) & ~exact)
     return mixture, d, exact
+
+
+def _norm_bound(A: np.ndarray) -> np.ndarray:
+    """Upper bounds on |A_k|_2 (K x D x D): the smaller of 1 + |A_k - I|_F (tight where A_k is
+    close to I: clusters that barely moved) and sqrt(|A_k|_1 |A_k|_inf) (Hoelder; far tighter
+    once they moved far), raised by far more than their round-off."""
+    near = 1.0 + np.linalg.norm(A - np.eye(A.shape[-1]), axis=(1, 2))
+    magnitude = np.abs(A)
+    hoelder = np.sqrt(magnitude.sum(axis=1).max(axis=1) * magnitude.sum(axis=2).max(axis=1))
+    return np.minimum(near, hoelder) * (1.0 + 1e-8)
 
 
 def _fill(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray, exact: np.ndarray,

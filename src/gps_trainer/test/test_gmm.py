@@ -3,7 +3,8 @@ matching."""
 
 import numpy as np
 
-from gps_trainer.gmm import (GaussianMixture, _fill, _fill_tied, fit_gmm, fit_gmm_responsibilities,
+from gps_trainer.gmm import (GaussianMixture, _fill, _fill_tied, _norm_bound, fit_gmm,
+                             fit_gmm_responsibilities,
                              seed_mixture)
 
 
@@ -84,3 +85,14 @@ def test_fitted_covariances_and_moments_are_exactly_symmetric():
     assert np.array_equal(gmm.covariances, gmm.covariances.mT)
     _, sigma = gmm.moments(rng.dirichlet(np.ones(4), size=7))
     assert np.array_equal(sigma, sigma.mT)
+
+
+def test_norm_bound_is_an_upper_bound_on_the_spectral_norm():
+    """The E-step prunes with 1 / _norm_bound(A) <= sigma_min(A^-1); a bound below |A|_2 would
+    skip pairs that the truncation keeps."""
+    rng = np.random.default_rng(6)
+    D = 12
+    near = np.eye(D) + 1e-3 * np.tril(rng.standard_normal((20, D, D)))
+    far = np.tril(rng.standard_normal((20, D, D))) * rng.uniform(0.1, 10.0, (20, 1, 1))
+    for A in (near, far, np.repeat(np.eye(D)[None], 3, axis=0)):
+        assert np.all(_norm_bound(A) >= np.linalg.norm(A, ord=2, axis=(1, 2)))
