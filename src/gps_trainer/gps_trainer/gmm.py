@@ -82,10 +82,11 @@ class GaussianMixture:
         chol = self.cholesky
         log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
         distinct = chol[:1] if self.tied else chol
-        inverse = np.empty_like(distinct)
-        for k, factor in enumerate(distinct):      # triangular inverses (LAPACK trtri)
-            inverse[k] = scipy.linalg.lapack.dtrtri(factor, lower=1)[0]
-        inverse_T = inverse.mT.copy()
+        inverse_T = np.empty_like(distinct)
+        for k, factor in enumerate(distinct):
+            # LAPACK trtri on L^T, upper triangular and Fortran-ordered as a view of the C-ordered
+            # L (no copy in), returns (L^T)^-1 = L^-T.
+            inverse_T[k] = scipy.linalg.lapack.dtrtri(factor.T, lower=0)[0]
         if self.tied:
             inverse_T = np.repeat(inverse_T, self.n_clusters, axis=0)
         return inverse_T, log_det

@@ -4,8 +4,7 @@ matching."""
 import numpy as np
 
 from gps_trainer.gmm import (GaussianMixture, _fill, _fill_tied, _norm_bound, fit_gmm,
-                             fit_gmm_responsibilities,
-                             seed_mixture)
+                             fit_gmm_responsibilities, seed_mixture)
 
 
 def _clusters(rng, n=300):
