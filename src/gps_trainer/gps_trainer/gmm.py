@@ -349,15 +349,18 @@ def _maximise(data: np.ndarray, resp: np.ndarray, rng: np.random.Generator,
     # where the cluster has most (no gather): Sigma_k m_k = W_k^T W_k with rows
     # sqrt(r_nk) (z_n - mu_k), a symmetric product (syrk: numpy's product of an array with its
     # own transpose), so Sigma_k comes out exactly symmetric.
+    # The rows are built in one work array (per cluster, from contiguous rows of sqrt(r)^T).
     covariances = np.empty((K, D, D))
-    for k in range(K):
-        rows = np.flatnonzero(resp[:, k])
+    roots = np.sqrt(resp.T)
+    work = np.empty((N, D))
+    for k, root in enumerate(roots):
+        rows = np.flatnonzero(root)
         if 2 * rows.size > N:
-            weighted = data - means[k]
-            weighted *= np.sqrt(resp[:, k])[:, None]
+            weighted = np.subtract(data, means[k], out=work)
+            weighted *= root[:, None]
         else:
-            weighted = data[rows] - means[k]
-            weighted *= np.sqrt(resp[rows, k])[:, None]
+            weighted = np.subtract(data[rows], means[k], out=work[:rows.size])
+            weighted *= root[rows, None]
         np.matmul(weighted.T, weighted, out=covariances[k])
     covariances /= mass[:, None, None]
     covariances += reg * np.eye(D)
