@@ -135,11 +135,11 @@ class GaussianMixture:
             sigma *= 0.5
         spread = self.means - mu[..., None, :]
         spread *= np.sqrt(c)[..., :, None]
-        _add_gram(sigma, spread)
+        add_gram(sigma, spread)
         return sigma
 
 
-def _add_gram(out: np.ndarray, rows: np.ndarray, block: int = 16) -> None:
+def add_gram(out: np.ndarray, rows: np.ndarray, block: int = 16) -> None:
     """out += R^T R for each R in `rows` (... x n x D), out (... x D x D): one symmetric product
     (syrk) per matrix, through a work array of `block` matrices (a temporary for the whole stack
     would be fresh memory, and its page faults cost more than the products)."""
@@ -269,13 +269,16 @@ def _fill(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray, exact: np.n
     has most of them (no gather), else over its gathered pairs."""
     inv_chol_T = mixture.whitening[0]
     N = data.shape[0]
+    work = np.empty_like(data)              # z_n - mu_k of one cluster, whitened in place
     for k in np.flatnonzero(pairs.any(axis=0)):
         rows = np.flatnonzero(pairs[:, k])
-        diff = data - mixture.means[k] if 2 * rows.size > N else data[rows] - mixture.means[k]
+        full = 2 * rows.size > N
+        diff = work if full else work[:rows.size]
+        np.subtract(data if full else np.take(data, rows, axis=0), mixture.means[k], out=diff)
         # diff.T and inv_chol_T[k].T (= L_k^-1) are Fortran-ordered views: no copies.
         white = dtrmm(1.0, inv_chol_T[k].T, diff.T, lower=1, overwrite_b=1)
         squared = np.einsum("in,in->n", white, white)
-        d[rows, k] = squared[rows] if 2 * rows.size > N else squared
+        d[rows, k] = squared[rows] if full else squared
     exact |= pairs
 
 
