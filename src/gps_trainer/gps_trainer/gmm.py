@@ -215,19 +215,21 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
     """(mixture, d, exact): squared Mahalanobis distances d_nk, exact where `exact`, elsewhere
     lower bounds for pairs the truncation drops anyway (module doc). Without the previous
     iteration's distances every pair is computed, except in the first rows whose (d, exact)
-    under this mixture are `known`."""
+    under this mixture are `known`; so is every pair after a tied mixture (the seed: its one
+    covariance is far from every fitted one, so the bounds would prune almost nothing, 1350 of
+    15840 pairs in the bench's first scenario, for more than that work)."""
     N, K = data.shape[0], mixture.n_clusters
-    if last is None:
+    if last is None or last[0].tied:
         d, exact = np.empty((N, K)), np.zeros((N, K), dtype=bool)
+        if known is None and mixture.tied:
+            _fill_tied(mixture, data, d, exact)
+            return mixture, d, exact
         pairs = np.ones((N, K), dtype=bool)
         if known is not None:
             rows = known[0].shape[0]
             d[:rows], exact[:rows] = known
             pairs[:rows] = False
-        if known is None and mixture.tied:
-            _fill_tied(mixture, data, d, exact)
-        else:
-            _fill(mixture, data, d, exact, pairs)
+        _fill(mixture, data, d, exact, pairs)
         return mixture, d, exact
     old, d_old, exact_old = last
     chol_new = mixture.cholesky
