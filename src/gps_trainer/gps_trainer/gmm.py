@@ -249,7 +249,7 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
     first[np.arange(N), last_best] = True
     _fill(mixture, data, d, exact, first)
     bound = mixture.log_density_terms(d)
-    best = np.max(np.where(exact, mixture.log_density_terms(d), -np.inf), axis=1)
+    best = np.max(np.where(exact, bound, -np.inf), axis=1)
     _fill(mixture, data, d, exact, (bound > best[:, None] - TRUNCATION) & ~exact)
     return mixture, d, exact
 
@@ -268,7 +268,8 @@ def _fill(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray, exact: np.n
           pairs: np.ndarray) -> None:
     """Compute d_nk = |L_k^-1 (z_n - mu_k)|^2 for the (n, k) in `pairs`, one triangular product
     (BLAS trmm, half the work of a full product) per cluster: over all points where the cluster
-    has most of them (no gather), else over its gathered pairs."""
+    has most of them (no gather), else over its pairs' points (a slice where they are a range
+    of rows, as the new points of a warm start are, else gathered)."""
     inv_chol_T = mixture.whitening[0]
     N = data.shape[0]
     work = np.empty_like(data)              # z_n - mu_k of one cluster, whitened in place
@@ -276,7 +277,13 @@ def _fill(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray, exact: np.n
         rows = np.flatnonzero(pairs[:, k])
         full = 2 * rows.size > N
         diff = work if full else work[:rows.size]
-        np.subtract(data if full else np.take(data, rows, axis=0), mixture.means[k], out=diff)
+        if full:
+            points = data
+        elif rows[-1] - rows[0] + 1 == rows.size:
+            points = data[rows[0]:rows[-1] + 1]
+        else:
+            points = np.take(data, rows, axis=0)
+        np.subtract(points, mixture.means[k], out=diff)
         # diff.T and inv_chol_T[k].T (= L_k^-1) are Fortran-ordered views: no copies.
         white = dtrmm(1.0, inv_chol_T[k].T, diff.T, lower=1, overwrite_b=1)
         squared = np.einsum("in,in->n", white, white)
