@@ -183,14 +183,19 @@ class AugmentedCosts:
         scale = eta[:, None, None]
         ePJ = np.empty((B,) + self.PJ.shape[2:])
         prev = np.empty((B,) + self.loss.shape[2:])
+        J, PJ, loss = self.J, self.PJ, self.loss
 
         def add(t: int, Q: np.ndarray) -> None:
-            J, PJ, loss = ((a[t] if items is None else a[t, items])
-                           for a in (self.J, self.PJ, self.loss))
-            np.multiply(PJ, scale, out=ePJ)
-            np.matmul(J.mT, ePJ, out=prev)
-            Q += prev
-            Q += loss
+            if items is None:
+                np.multiply(PJ[t], scale, out=ePJ)
+                np.matmul(J[t].mT, ePJ, out=prev)
+                Q += prev
+                Q += loss[t]
+            else:
+                np.multiply(PJ[t, items], scale, out=ePJ)
+                np.matmul(J[t, items].mT, ePJ, out=prev)
+                Q += prev
+                Q += loss[t, items]
         return add
 
     def weight(self, items: np.ndarray | None, eta: np.ndarray) -> np.ndarray:
