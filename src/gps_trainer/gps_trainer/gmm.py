@@ -276,19 +276,21 @@ def _fill(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray, exact: np.n
     for k in np.flatnonzero(pairs.any(axis=0)):
         rows = np.flatnonzero(pairs[:, k])
         full = 2 * rows.size > N
-        diff = work if full else work[:rows.size]
-        if full:
-            points = data
-        elif rows[-1] - rows[0] + 1 == rows.size:
-            points = data[rows[0]:rows[-1] + 1]
-        else:
-            points = np.take(data, rows, axis=0)
-        np.subtract(points, mixture.means[k], out=diff)
+        points = data if full else _rows_of(data, rows)
+        diff = np.subtract(points, mixture.means[k], out=work[:points.shape[0]])
         # diff.T and inv_chol_T[k].T (= L_k^-1) are Fortran-ordered views: no copies.
         white = dtrmm(1.0, inv_chol_T[k].T, diff.T, lower=1, overwrite_b=1)
         squared = np.einsum("in,in->n", white, white)
         d[rows, k] = squared[rows] if full else squared
     exact |= pairs
+
+
+def _rows_of(data: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """data[rows] for sorted, non-empty rows: a view where they are a range (the new points of a
+    warm start are the last rows), else a gathered copy."""
+    if rows[-1] - rows[0] + 1 == rows.size:
+        return data[rows[0]:rows[-1] + 1]
+    return np.take(data, rows, axis=0)
 
 
 def _fill_tied(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray,
@@ -359,20 +361,16 @@ def _maximise(data: np.ndarray, resp: np.ndarray, rng: np.random.Generator,
     means = (resp.T @ data) / mass[:, None]
     # Sum over the points with r_nk > 0 only (truncated responsibilities are zero), all of them
     # where the cluster has most (no gather): Sigma_k m_k = W_k^T W_k with rows
-    # sqrt(r_nk) (z_n - mu_k), a symmetric product (syrk: numpy's product of an array with its
-    # own transpose), so Sigma_k comes out exactly symmetric.
-    # The rows are built in one work array (per cluster, from contiguous rows of sqrt(r)^T).
+    # sqrt(r_nk) (z_n - mu_k), built in one work array, and a symmetric product (syrk: numpy's
+    # product of an array with its own transpose), so Sigma_k comes out exactly symmetric.
     covariances = np.empty((K, D, D))
-    roots = np.sqrt(resp.T)
     work = np.empty((N, D))
-    for k, root in enumerate(roots):
+    for k, root in enumerate(np.sqrt(resp.T)):     # rows of sqrt(r)^T: contiguous scans
         rows = np.flatnonzero(root)
-        if 2 * rows.size > N:
-            weighted = np.subtract(data, means[k], out=work)
-            weighted *= root[:, None]
-        else:
-            weighted = np.subtract(data[rows], means[k], out=work[:rows.size])
-            weighted *= root[rows, None]
+        full = 2 * rows.size > N
+        points = data if full else _rows_of(data, rows)
+        weighted = np.subtract(points, means[k], out=work[:points.shape[0]])
+        weighted *= (root if full else root[rows])[:, None]
         np.matmul(weighted.T, weighted, out=covariances[k])
     covariances /= mass[:, None, None]
     covariances += reg * np.eye(D)
