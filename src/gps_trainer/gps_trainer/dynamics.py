@@ -22,6 +22,7 @@ import numpy as np
 from scipy.linalg.lapack import dposv
 
 from gps_trainer.dynamics_prior import DynamicsPriorConfig, DynamicsPriorGMM, NIWPrior
+from gps_trainer.gmm import add_gram
 from gps_trainer.linear_gaussian import InitialState, LinearGaussianDynamics
 
 
@@ -41,24 +42,34 @@ class DynamicsConfig:
                              f"got {self.initial_state_min_variance}")
 
 
-def gaussian_map_fit(points: np.ndarray,
-                     prior: NIWPrior | None) -> tuple[np.ndarray, np.ndarray]:
+def gaussian_map_fit(points: np.ndarray, prior: NIWPrior | None,
+                     out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean and MAP covariance of the points (... x N x D) under an optional NIW prior (whose
-    mu0, Phi carry the same leading axes)."""
-    N = points.shape[-2]
+    mu0, Phi carry the same leading axes; Phi symmetric). The covariance is written into `out`
+    when given, which may be prior.Phi itself (a caller that owns the prior saves an array).
+
+    N S + N m / (N + m) (mu - mu0)(mu - mu0)^T is one symmetric product R^T R per step, with
+    rows z_i - mu and sqrt(N m / (N + m)) (mu - mu0) of R (numpy computes an array times its own
+    transpose with syrk, so it is exactly symmetric, and so is the sum with Phi)."""
+    N, D = points.shape[-2:]
     mu = points.mean(axis=-2)
-    diff = points - mu[..., None, :]
-    sigma = diff.mT @ diff                                  # N S
-    if prior is None:
-        sigma /= N
+    rows = np.empty(points.shape[:-2] + (N + (prior is not None), D))
+    np.subtract(points, mu[..., None, :], out=rows[..., :N, :])
+    if prior is not None:
+        np.multiply(mu - prior.mu0, np.sqrt(N * prior.m / (N + prior.m)), out=rows[..., N, :])
+    if out is None:
+        sigma = rows.mT @ rows
+        if prior is not None:
+            sigma += prior.Phi
     else:
-        gap = mu - prior.mu0
-        sigma += prior.Phi
-        sigma += (N * prior.m / (N + prior.m)) * (gap[..., :, None] * gap[..., None, :])
-        sigma /= N + prior.n0
-    symmetric = sigma + sigma.mT
-    symmetric *= 0.5
-    return mu, symmetric
+        sigma = out
+        if prior is None:
+            sigma.fill(0.0)
+        elif sigma is not prior.Phi:
+            sigma[...] = prior.Phi
+        add_gram(sigma, rows)
+    sigma /= N if prior is None else N + prior.n0
+    return mu, sigma
 
 
 def fit_dynamics(X: np.ndarray, U: np.ndarray, prior: DynamicsPriorGMM | None = None,
@@ -72,7 +83,8 @@ def fit_dynamics(X: np.ndarray, U: np.ndarray, prior: DynamicsPriorGMM | None = 
     dZ = dX + U.shape[2]
     points = np.concatenate([X[:, :-1], U[:, :-1], X[:, 1:]], axis=2).swapaxes(0, 1)
     niw = None if prior is None else prior.evaluate_steps(points)
-    mu, sigma = gaussian_map_fit(points, niw)
+    # The prior is this call's own: its Phi becomes the joint covariance (no second array).
+    mu, sigma = gaussian_map_fit(points, niw, out=None if niw is None else niw.Phi)
     sigma[:, :dZ, :dZ] += regularization * np.eye(dZ)
     sigma_zz = sigma[:, :dZ, :dZ]
     F = np.empty((sigma.shape[0], dX, dZ))

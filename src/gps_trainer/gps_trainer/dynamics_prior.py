@@ -60,7 +60,8 @@ def niw_prior_steps(gmm: GaussianMixture, points: np.ndarray, strength: float,
     # With fewer stored points than dimensions the formula turns negative; a prior never
     # subtracts evidence, so its degrees of freedom stop at zero.
     n0 = max(0.0, strength * (n_points - 2 - D) / n_points)
-    return NIWPrior(mu0, strength * Phi, strength, n0)
+    Phi *= strength
+    return NIWPrior(mu0, Phi, strength, n0)
 
 
 def transition_points(X: np.ndarray, U: np.ndarray) -> np.ndarray:

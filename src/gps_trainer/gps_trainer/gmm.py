@@ -7,7 +7,8 @@
 
 The densities use the inverse Cholesky factors L_k^-1 (Sigma_k = L_k L_k^T), factored once per
 mixture for all K at once: log N(z | mu_k, Sigma_k) = -0.5 (|L_k^-1 (z - mu_k)|^2 + log|Sigma_k|
-+ D log 2 pi), one matrix product per cluster over all points.
++ D log 2 pi), one matrix product per cluster over all points. A tied mixture (all Sigma_k equal:
+the k-means++ seed) is factored once, and its first E-step whitens the points only once.
 
 EM truncates responsibilities: r_nk is set to zero where log w_k N(z_n | k) is more than
 TRUNCATION = 60 nats below the point's largest term (r_nk < e^-60 ~ 1e-26). That changes the
@@ -21,11 +22,12 @@ mixture by far less than round-off, and it lets an iteration skip those (n, k) p
   M = L_new^-1 L_old and delta = |L_new^-1 (mu_new - mu_old)|,
 
       sqrt(d_new) = |M w - L_new^-1 (mu_new - mu_old)| >= s sqrt(d_old) - delta,
-      s = 1 / (1 + |L_old^-1 L_new - I|_F) <= 1 / |M^-1|_2 = sigma_min(M),
+      s = 1 / min(1 + |A - I|_F, sqrt(|A|_1 |A|_inf)) <= 1 / |A|_2 = sigma_min(M),
+      A = M^-1 = L_old^-1 L_new
 
-  or sigma_min(M) itself (one symmetric eigenproblem) for clusters where that s < LOOSE_BOUND,
-
-  so the skipped pairs are exactly those the truncation would drop; the bounds only decide how
+  (the first bound is tight for clusters that barely moved, the second for those that moved
+  far, the first M-steps after new data: nearly as tight there as sigma_min(M) itself), so the
+  skipped pairs are exactly those the truncation would drop; the bounds only decide how
   much work is done, never the answer.
 - Warm start: the first E-step from `init` takes the distances that the fit returning `init`
   computed for the points still in the data (`known`), and computes only the new points'.
@@ -63,19 +65,31 @@ class GaussianMixture:
         return self.means.shape[0]
 
     @cached_property
+    def tied(self) -> bool:
+        """Whether all clusters share one covariance (as k-means++ seeding leaves them)."""
+        return bool(np.all(self.covariances == self.covariances[:1]))
+
+    @cached_property
     def cholesky(self) -> np.ndarray:
-        """L_k with Sigma_k = L_k L_k^T (K x D x D)."""
+        """L_k with Sigma_k = L_k L_k^T (K x D x D); factored once when tied."""
+        if self.tied:
+            return np.repeat(np.linalg.cholesky(self.covariances[:1]), self.n_clusters, axis=0)
         return np.linalg.cholesky(self.covariances)
 
     @cached_property
     def whitening(self) -> tuple[np.ndarray, np.ndarray]:
-        """L_k^-T (K x D x D) and log|Sigma_k| (K)."""
+        """L_k^-T (K x D x D) and log|Sigma_k| (K); inverted once when tied."""
         chol = self.cholesky
         log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-        inverse = np.empty_like(chol)
-        for k, factor in enumerate(chol):          # triangular inverses (LAPACK trtri)
-            inverse[k] = scipy.linalg.lapack.dtrtri(factor, lower=1)[0]
-        return inverse.mT.copy(), log_det
+        distinct = chol[:1] if self.tied else chol
+        inverse_T = np.empty_like(distinct)
+        for k, factor in enumerate(distinct):
+            # LAPACK trtri on L^T, upper triangular and Fortran-ordered as a view of the C-ordered
+            # L (no copy in), returns (L^T)^-1 = L^-T.
+            inverse_T[k] = scipy.linalg.lapack.dtrtri(factor.T, lower=0)[0]
+        if self.tied:
+            inverse_T = np.repeat(inverse_T, self.n_clusters, axis=0)
+        return inverse_T, log_det
 
     def log_joint(self, points: np.ndarray) -> np.ndarray:
         """log w_k + log N(z_n | mu_k, Sigma_k), N x K."""
@@ -105,25 +119,41 @@ class GaussianMixture:
         return mu, self._moment_form(c, mu)
 
     def _moment_form(self, c: np.ndarray, mu: np.ndarray) -> np.ndarray:
-        """Sigma above as one product c E minus an outer product: with the means taken about a
-        fixed centre m (delta_k = mu_k - m, so that mu - m = sum_k c_k delta_k),
-        Sigma = sum_k c_k (Sigma_k + delta_k delta_k^T) - (mu - m)(mu - m)^T. With m the mixture
-        mean the cancellation is relative to the spread of the cluster means only."""
+        """Sigma above as the product c [Sigma_k] over the flattened covariances plus, per
+        re-weighting, the spread of the means as a product R^T R with rows sqrt(c_k) (mu_k - mu)
+        of R (no cancellation: the means are taken about mu itself).
+
+        Both terms are exactly symmetric as computed (numpy computes an array times its own
+        transpose with syrk; with symmetric Sigma_k each entry of the first is the same dot
+        product as its mirror), so the sum is symmetrised only where that does not hold: a new
+        S x D x D array costs more in page faults than the products themselves, which is also
+        why the spread is added a block of re-weightings at a time."""
         D = self.means.shape[1]
-        centre = self.weights @ self.means
-        delta = self.means - centre
-        second = self.covariances + delta[:, :, None] * delta[:, None, :]
-        sigma = (c @ second.reshape(-1, D * D)).reshape(c.shape[:-1] + (D, D))
-        gap = mu - centre
-        sigma -= gap[..., :, None] * gap[..., None, :]
-        symmetric = sigma + sigma.mT
-        symmetric *= 0.5
-        return symmetric
+        sigma = (c @ self.covariances.reshape(-1, D * D)).reshape(c.shape[:-1] + (D, D))
+        if not np.array_equal(sigma, sigma.mT):
+            sigma = sigma + sigma.mT
+            sigma *= 0.5
+        spread = self.means - mu[..., None, :]
+        spread *= np.sqrt(c)[..., :, None]
+        add_gram(sigma, spread)
+        return sigma
+
+
+def add_gram(out: np.ndarray, rows: np.ndarray, block: int = 16) -> None:
+    """out += R^T R for each R in `rows` (... x n x D), out (... x D x D): one symmetric product
+    (syrk) per matrix, through a work array of `block` matrices (a temporary for the whole stack
+    would be fresh memory, and its page faults cost more than the products)."""
+    out_flat = out.reshape((-1,) + out.shape[-2:])
+    rows_flat = rows.reshape((-1,) + rows.shape[-2:])
+    work = np.empty((min(block, out_flat.shape[0]),) + out.shape[-2:])
+    for start in range(0, out_flat.shape[0], block):
+        chunk = slice(start, start + block)
+        gram = work[:rows_flat[chunk].shape[0]]
+        np.matmul(rows_flat[chunk].mT, rows_flat[chunk], out=gram)
+        out_flat[chunk] += gram
 
 
 TRUNCATION = 60.0
-LOOSE_BOUND = 0.5
-EIGEN_COST_PAIRS = 500
 
 
 def fit_gmm(data: np.ndarray, n_clusters: int, rng: np.random.Generator,
@@ -185,10 +215,15 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
     """(mixture, d, exact): squared Mahalanobis distances d_nk, exact where `exact`, elsewhere
     lower bounds for pairs the truncation drops anyway (module doc). Without the previous
     iteration's distances every pair is computed, except in the first rows whose (d, exact)
-    under this mixture are `known`."""
+    under this mixture are `known`; so is every pair after a tied mixture (the seed: its one
+    covariance is far from every fitted one, so the bounds would prune almost nothing, 1350 of
+    15840 pairs in the bench's first scenario, for more than that work)."""
     N, K = data.shape[0], mixture.n_clusters
-    if last is None:
+    if last is None or last[0].tied:
         d, exact = np.empty((N, K)), np.zeros((N, K), dtype=bool)
+        if known is None and mixture.tied:
+            _fill_tied(mixture, data, d, exact)
+            return mixture, d, exact
         pairs = np.ones((N, K), dtype=bool)
         if known is not None:
             rows = known[0].shape[0]
@@ -201,7 +236,7 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
     inv_chol_old = old.whitening[0].mT
     inv_chol_new = mixture.whitening[0].mT
     inverse_map = inv_chol_old @ chol_new                                  # M^-1
-    s = 1.0 / (1.0 + np.linalg.norm(inverse_map - np.eye(data.shape[1]), axis=(1, 2)))
+    s = 1.0 / _norm_bound(inverse_map)
     delta = np.linalg.norm(np.einsum("kij,kj->ki", inv_chol_new, mixture.means - old.means),
                            axis=1)
     root_old = np.sqrt(d_old)
@@ -214,42 +249,68 @@ def _distances(mixture: GaussianMixture, data: np.ndarray,
     first[np.arange(N), last_best] = True
     _fill(mixture, data, d, exact, first)
     bound = mixture.log_density_terms(d)
-    best = np.max(np.where(exact, mixture.log_density_terms(d), -np.inf), axis=1)
-    moved = s < LOOSE_BOUND
-    if np.any(moved):
-        # Clusters that moved far (the first M-steps after new data): the exact
-        # sigma_min(M) = |M^-1|_2^-1, from the largest eigenvalue of M^-T M^-1 (raised by far
-        # more than its round-off), can prune several times more pairs than the Frobenius bound,
-        # but costs about as much as EIGEN_COST_PAIRS distances. It is computed only where even
-        # the best case, sigma_min = 1, would prune more pairs than that.
-        optimistic = mixture.log_density_terms(np.maximum(root_old - delta, 0.0) ** 2)
-        prunable = np.sum((optimistic < best[:, None] - TRUNCATION) & ~exact, axis=0)
-        moved &= prunable > EIGEN_COST_PAIRS
-    if np.any(moved):
-        gram = inverse_map[moved].mT @ inverse_map[moved]
-        s[moved] = 1.0 / np.sqrt(np.linalg.eigvalsh(gram)[:, -1] * (1.0 + 1e-8))
-        d_moved = np.maximum(s[moved] * root_old[:, moved] - delta[moved], 0.0) ** 2
-        d[:, moved] = np.where(exact[:, moved], d[:, moved], d_moved)
-        bound = mixture.log_density_terms(d)
+    best = np.max(np.where(exact, bound, -np.inf), axis=1)
     _fill(mixture, data, d, exact, (bound > best[:, None] - TRUNCATION) & ~exact)
     return mixture, d, exact
+
+
+def _norm_bound(A: np.ndarray) -> np.ndarray:
+    """Upper bounds on |A_k|_2 (K x D x D): the smaller of 1 + |A_k - I|_F (tight where A_k is
+    close to I: clusters that barely moved) and sqrt(|A_k|_1 |A_k|_inf) (Hoelder; far tighter
+    once they moved far), raised by far more than their round-off."""
+    near = 1.0 + np.linalg.norm(A - np.eye(A.shape[-1]), axis=(1, 2))
+    magnitude = np.abs(A)
+    hoelder = np.sqrt(magnitude.sum(axis=1).max(axis=1) * magnitude.sum(axis=2).max(axis=1))
+    return np.minimum(near, hoelder) * (1.0 + 1e-8)
 
 
 def _fill(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray, exact: np.ndarray,
           pairs: np.ndarray) -> None:
     """Compute d_nk = |L_k^-1 (z_n - mu_k)|^2 for the (n, k) in `pairs`, one triangular product
     (BLAS trmm, half the work of a full product) per cluster: over all points where the cluster
-    has most of them (no gather), else over its gathered pairs."""
+    has most of them (no gather), else over its pairs' points (a slice where they are a range
+    of rows, as the new points of a warm start are, else gathered)."""
     inv_chol_T = mixture.whitening[0]
     N = data.shape[0]
+    work = np.empty_like(data)              # z_n - mu_k of one cluster, whitened in place
     for k in np.flatnonzero(pairs.any(axis=0)):
         rows = np.flatnonzero(pairs[:, k])
-        diff = data - mixture.means[k] if 2 * rows.size > N else data[rows] - mixture.means[k]
+        full = 2 * rows.size > N
+        points = data if full else _rows_of(data, rows)
+        diff = np.subtract(points, mixture.means[k], out=work[:points.shape[0]])
         # diff.T and inv_chol_T[k].T (= L_k^-1) are Fortran-ordered views: no copies.
         white = dtrmm(1.0, inv_chol_T[k].T, diff.T, lower=1, overwrite_b=1)
         squared = np.einsum("in,in->n", white, white)
-        d[rows, k] = squared[rows] if 2 * rows.size > N else squared
+        d[rows, k] = squared[rows] if full else squared
     exact |= pairs
+
+
+def _rows_of(data: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """data[rows] for sorted, non-empty rows: a view where they are a range (the new points of a
+    warm start are the last rows), else a gathered copy."""
+    if rows[-1] - rows[0] + 1 == rows.size:
+        return data[rows[0]:rows[-1] + 1]
+    return np.take(data, rows, axis=0)
+
+
+def _fill_tied(mixture: GaussianMixture, data: np.ndarray, d: np.ndarray,
+               exact: np.ndarray) -> None:
+    """All d_nk of a tied mixture (the seeded first E-step): with the one L, the points and the
+    means are whitened once each (one product instead of one per cluster),
+    w_n = L^-1 (z_n - c), m_k = L^-1 (mu_k - c), and d_nk = |w_n|^2 + |m_k|^2 - 2 w_n^T m_k
+    (one more product). With c the data mean and L that of the data covariance (the seed's),
+    |w_n|^2 and |m_k|^2 are of the size of the distances, so the sum loses nothing to
+    cancellation."""
+    inv_chol = mixture.whitening[0][0].T
+    centre = data.mean(axis=0)
+    white = dtrmm(1.0, inv_chol, (data - centre).T, lower=1, overwrite_b=1)
+    white_means = dtrmm(1.0, inv_chol, (mixture.means - centre).T, lower=1, overwrite_b=1)
+    np.matmul(white.T, white_means, out=d)
+    d *= -2.0
+    d += np.einsum("in,in->n", white, white)[:, None]
+    d += np.einsum("ik,ik->k", white_means, white_means)
+    np.maximum(d, 0.0, out=d)
+    exact[:] = True
 
 
 def _truncated_responsibilities(mixture: GaussianMixture, d: np.ndarray,
@@ -300,20 +361,19 @@ def _maximise(data: np.ndarray, resp: np.ndarray, rng: np.random.Generator,
     means = (resp.T @ data) / mass[:, None]
     # Sum over the points with r_nk > 0 only (truncated responsibilities are zero), all of them
     # where the cluster has most (no gather): Sigma_k m_k = W_k^T W_k with rows
-    # sqrt(r_nk) (z_n - mu_k), a symmetric product.
+    # sqrt(r_nk) (z_n - mu_k), built in one work array, and a symmetric product (syrk: numpy's
+    # product of an array with its own transpose), so Sigma_k comes out exactly symmetric.
     covariances = np.empty((K, D, D))
-    for k in range(K):
-        rows = np.flatnonzero(resp[:, k])
-        if 2 * rows.size > N:
-            weighted = data - means[k]
-            weighted *= np.sqrt(resp[:, k])[:, None]
-        else:
-            weighted = data[rows] - means[k]
-            weighted *= np.sqrt(resp[rows, k])[:, None]
+    work = np.empty((N, D))
+    for k, root in enumerate(np.sqrt(resp.T)):     # rows of sqrt(r)^T: contiguous scans
+        rows = np.flatnonzero(root)
+        full = 2 * rows.size > N
+        points = data if full else _rows_of(data, rows)
+        weighted = np.subtract(points, means[k], out=work[:points.shape[0]])
+        weighted *= (root if full else root[rows])[:, None]
         np.matmul(weighted.T, weighted, out=covariances[k])
     covariances /= mass[:, None, None]
     covariances += reg * np.eye(D)
-    covariances = 0.5 * (covariances + covariances.mT)
     if np.any(dead):
         covariances[dead] = np.cov(data.T, bias=True).reshape(D, D) + reg * np.eye(D)
     return GaussianMixture(mass / mass.sum(), means, covariances)

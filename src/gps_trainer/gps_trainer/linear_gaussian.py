@@ -35,7 +35,7 @@ class LinearGaussianDynamics:
         object.__setattr__(self, "F", as_finite_array("F", F, F.shape))
         object.__setattr__(self, "f", as_finite_array("f", self.f, (steps, dX)))
         covariance = as_finite_array("covariance", self.covariance, (steps, dX, dX))
-        if not np.allclose(covariance, np.swapaxes(covariance, -1, -2), rtol=1e-8, atol=1e-10):
+        if not is_symmetric(covariance):
             raise ValueError("covariance: not symmetric")
         object.__setattr__(self, "covariance", covariance)
 
@@ -77,6 +77,15 @@ class TrajectoryMarginals:
     mu: np.ndarray     # T x (dX+dU)
     sigma: np.ndarray  # T x (dX+dU) x (dX+dU)
     dX: int
+
+
+def is_symmetric(matrices: np.ndarray) -> bool:
+    """Whether a stack of matrices is symmetric to round-off (rtol 1e-8, atol 1e-10); exactly
+    symmetric ones (the usual case: fits symmetrise what they return) pass on one comparison,
+    without the temporaries of the tolerance check."""
+    transposed = np.swapaxes(matrices, -1, -2)
+    return bool(np.array_equal(matrices, transposed)
+                or np.allclose(matrices, transposed, rtol=1e-8, atol=1e-10))
 
 
 def check_compatible(controller: LinearGaussianController, dynamics: LinearGaussianDynamics,

@@ -153,8 +153,11 @@ class AugmentedCosts:
               badmms: Sequence[BadmmTerms | None]) -> "AugmentedCosts":
         T, dX, dU = prevs[0].T, prevs[0].dX, prevs[0].dU
         M, n = len(costs), dX + dU + 1
-        loss = np.empty((T, M, n, n))
-        J, PJ = np.empty((T, M, dU, n)), np.empty((T, M, dU, n))
+        # One allocation for the three (large allocations get transparent huge pages, so far
+        # fewer page faults than three separate ones of a few MB).
+        storage = np.empty(T * M * n * (n + 2 * dU))
+        loss = storage[:T * M * n * n].reshape(T, M, n, n)
+        J, PJ = storage[T * M * n * n:].reshape(2, T, M, dU, n)
         nu = np.zeros((M, T))
         for i, (cost, prev, badmm) in enumerate(zip(costs, prevs, badmms)):
             if cost.C.shape != (T, dX + dU, dX + dU) or (prev.T, prev.dX, prev.dU) != (T, dX, dU):
@@ -173,17 +176,26 @@ class AugmentedCosts:
 
     def add_cost(self, items: np.ndarray | None,
                  eta: np.ndarray) -> Callable[[int, np.ndarray], None]:
-        """(t, Q) -> Q += H~_t(eta_i) for conditions `items` (None: all), one eta each."""
-        if items is None:
-            loss, J, ePJ = self.loss, self.J, self.PJ * eta[:, None, None]
-        else:
-            loss, J, ePJ = self.loss, self.J[:, items], self.PJ[:, items] * eta[:, None, None]
-        prev = np.empty(ePJ.shape[1:2] + loss.shape[2:])
+        """(t, Q) -> Q += H~_t(eta_i) for conditions `items` (None: all), one eta each. The
+        factors are scaled and selected one step at a time, into small work arrays: a scaled
+        copy of all of P J per pass would be fresh memory, whose page faults cost more."""
+        B = self.J.shape[1] if items is None else items.size
+        scale = eta[:, None, None]
+        ePJ = np.empty((B,) + self.PJ.shape[2:])
+        prev = np.empty((B,) + self.loss.shape[2:])
+        J, PJ, loss = self.J, self.PJ, self.loss
 
         def add(t: int, Q: np.ndarray) -> None:
-            np.matmul(J[t].mT, ePJ[t], out=prev)
-            Q += prev
-            Q += loss[t] if items is None else loss[t, items]
+            if items is None:
+                np.multiply(PJ[t], scale, out=ePJ)
+                np.matmul(J[t].mT, ePJ, out=prev)
+                Q += prev
+                Q += loss[t]
+            else:
+                np.multiply(PJ[t, items], scale, out=ePJ)
+                np.matmul(J[t, items].mT, ePJ, out=prev)
+                Q += prev
+                Q += loss[t, items]
         return add
 
     def weight(self, items: np.ndarray | None, eta: np.ndarray) -> np.ndarray:
@@ -208,9 +220,11 @@ class _Batch:
               badmms: Sequence[BadmmTerms | None]) -> "_Batch":
         for p, d, x0 in zip(prevs, dynamics, initial_states):
             check_compatible(p, d, x0)
-        distinct = dynamics[:1] if all(d is dynamics[0] for d in dynamics) else dynamics
-        F, f, W = (np.stack([getattr(d, name) for d in distinct])
-                   for name in ("F", "f", "covariance"))
+        if all(d is dynamics[0] for d in dynamics):      # shared: views, no copies
+            F, f, W = (getattr(dynamics[0], name)[None] for name in ("F", "f", "covariance"))
+        else:
+            F, f, W = (np.stack([getattr(d, name) for d in dynamics])
+                       for name in ("F", "f", "covariance"))
         return cls(AugmentedCosts.build(costs, prevs, badmms), homogeneous_dynamics(F, f),
                    (F, f, W),
                    (np.stack([x.mu for x in initial_states]),

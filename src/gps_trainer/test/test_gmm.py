@@ -3,7 +3,8 @@ matching."""
 
 import numpy as np
 
-from gps_trainer.gmm import GaussianMixture, fit_gmm, fit_gmm_responsibilities
+from gps_trainer.gmm import (GaussianMixture, _fill, _fill_tied, _norm_bound, fit_gmm,
+                             fit_gmm_responsibilities, seed_mixture)
 
 
 def _clusters(rng, n=300):
@@ -57,3 +58,40 @@ def test_warm_start_with_known_distances_gives_the_same_mixture():
     for a, b in ((with_known[0].means, without[0].means),
                  (with_known[0].covariances, without[0].covariances), (with_known[1], without[1])):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_tied_first_e_step_gives_the_distances_of_one_cluster_at_a_time():
+    """The seeded mixture shares one covariance; its E-step whitens once (gmm._fill_tied) and must
+    give the squared Mahalanobis distances of the per-cluster path."""
+    rng = np.random.default_rng(4)
+    _, data = _clusters(rng)
+    seeded = seed_mixture(data, 5, rng, 1e-6)
+    assert seeded.tied
+    tied = np.empty((data.shape[0], 5))
+    _fill_tied(seeded, data, tied, np.zeros(tied.shape, dtype=bool))
+    one_by_one = np.empty_like(tied)
+    _fill(seeded, data, one_by_one, np.zeros(tied.shape, dtype=bool),
+          np.ones(tied.shape, dtype=bool))
+    np.testing.assert_allclose(tied, one_by_one, rtol=1e-12, atol=1e-10)
+
+
+def test_fitted_covariances_and_moments_are_exactly_symmetric():
+    """The M-step and the moments skip symmetrising because their products are symmetric as
+    computed; downstream fits rely on that."""
+    rng = np.random.default_rng(5)
+    _, data = _clusters(rng)
+    gmm = fit_gmm(data, 4, rng)
+    assert np.array_equal(gmm.covariances, gmm.covariances.mT)
+    _, sigma = gmm.moments(rng.dirichlet(np.ones(4), size=7))
+    assert np.array_equal(sigma, sigma.mT)
+
+
+def test_norm_bound_is_an_upper_bound_on_the_spectral_norm():
+    """The E-step prunes with 1 / _norm_bound(A) <= sigma_min(A^-1); a bound below |A|_2 would
+    skip pairs that the truncation keeps."""
+    rng = np.random.default_rng(6)
+    D = 12
+    near = np.eye(D) + 1e-3 * np.tril(rng.standard_normal((20, D, D)))
+    far = np.tril(rng.standard_normal((20, D, D))) * rng.uniform(0.1, 10.0, (20, 1, 1))
+    for A in (near, far, np.repeat(np.eye(D)[None], 3, axis=0)):
+        assert np.all(_norm_bound(A) >= np.linalg.norm(A, ord=2, axis=(1, 2)))
