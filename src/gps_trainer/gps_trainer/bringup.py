@@ -54,9 +54,17 @@ def _forward(name: str, stream) -> None:
 
 
 def run(specs: list[ProcessSpec]) -> int:
-    """Start every process, wait for a shutdown-on-exit one (or Ctrl-C), stop the rest."""
+    """Start every process, wait for a shutdown-on-exit one (or Ctrl-C, or SIGTERM as from
+    `kill` or a service manager), stop the rest. The nodes run in their own sessions, so they
+    stop only through this: a bringup that died on SIGTERM would leave them running."""
     procs: list[tuple[ProcessSpec, subprocess.Popen]] = []
-    ended = threading.Event()
+    ended, terminated = threading.Event(), threading.Event()
+
+    def on_sigterm(_signum, _frame) -> None:
+        terminated.set()
+        ended.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for spec in specs:
             proc = subprocess.Popen(command(spec), stdout=subprocess.PIPE,
@@ -71,10 +79,13 @@ def run(specs: list[ProcessSpec]) -> int:
                 break
             ended.wait(0.2)
         status = next((p.returncode for p in watched if p.returncode is not None), 0)
+        if terminated.is_set():
+            status = 128 + signal.SIGTERM
     except KeyboardInterrupt:
         status = 130
     finally:
         _stop(procs)
+        signal.signal(signal.SIGTERM, previous)
     return status
 
 

@@ -12,6 +12,7 @@ processes talking over Fast DDS.
   and its first state equals the direct simulator's with the same rack offset; the pose
   pre-training frames came over the graph too: each is an image the sim published and equals,
   with its target points, the direct simulator's frame at the same rack pose;
+- SIGTERM to the bringup stops every node it started (they run in their own sessions);
 - a trainer killed (SIGKILL) mid-run and started again on its run folder resumes, keeps every
   sample it had stored and runs none of their trials again; only the trial in flight at the kill,
   whose sample the trainer never received, may run a second time.
@@ -236,6 +237,40 @@ def test_a_short_run_through_the_bringup(tiny_run, tmp_path, recorder, browser, 
         np.testing.assert_array_equal(poses.images[k], image)
         np.testing.assert_allclose(poses.targets[k], targets.reshape(-1), rtol=0.0, atol=1e-12)
     direct.env.close()
+
+
+def test_sigterm_to_the_bringup_stops_every_node_it_started(tiny_run, tmp_path):
+    """The nodes run in their own sessions: only the bringup can stop them, also on SIGTERM."""
+    conditions, preset = tiny_run
+    log = tmp_path / "bringup.log"
+    proc = start(["gps_trainer.bringup", f"preset:={preset}", f"conditions:={conditions}",
+                  f"run_dir:={tmp_path / 'run'}", "gui:=false"], log)
+    pids = []
+    try:
+        deadline = time.monotonic() + 60.0
+        while log.read_text().count("[bringup] started") < 3 and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        pids = [int(line.split("(pid ")[1].rstrip(")"))
+                for line in log.read_text().splitlines() if line.startswith("[bringup] started")]
+        assert len(pids) == 3, log.read_text()[-3000:]
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=40) == 128 + signal.SIGTERM, log.read_text()[-3000:]
+    finally:
+        stop(proc)
+        left = [pid for pid in pids if alive(pid)]
+        for pid in left:
+            os.killpg(pid, signal.SIGKILL)
+    assert not left, f"nodes left running: {left}"
+    assert log.read_text().count("exited with") == 3
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def digest(path: Path) -> str:
