@@ -39,7 +39,13 @@ def plot_training_curves(records: list[dict], path: str | Path, title: str) -> N
                                        if r["iteration"] == i and "policy_success" in r])
                         for i in checked]
         ax_rate.plot(checked, policy_rates, marker="s", linestyle="--", color="tab:red",
-                     label="policy alone")
+                     label="policy alone, training conditions")
+    validated = {r["iteration"]: r["policy_validation_success"] for r in records
+                 if "policy_validation_success" in r}
+    if validated:
+        ax_rate.plot(list(validated), [100 * v for v in validated.values()], marker="^",
+                     linestyle=":", color="tab:blue", label="policy alone, validation set")
+    if checked or validated:
         ax_rate.legend(fontsize=7)
     ax_cost.set_ylabel("sample cost")
     ax_dist.set_ylabel("final EE distance (cm)\n(dots: success)")

@@ -7,8 +7,8 @@ import numpy as np
 
 from gps_msgs.msg import TrainingProgress
 
-METRICS = ("sample_cost", "success", "policy_success", "final_distance", "kl_policy_traj",
-           "nu_mean", "eta", "epsilon", "kl", "policy_loss")
+METRICS = ("sample_cost", "success", "policy_success", "policy_validation_success",
+           "final_distance", "kl_policy_traj", "nu_mean", "eta", "epsilon", "kl", "policy_loss")
 
 
 def progress_msg(iteration: int, stage: str, records: list[dict], stamp=None

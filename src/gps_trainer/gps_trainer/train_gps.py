@@ -8,8 +8,11 @@ Stages, as in the paper (Sec. 5):
      (the trajectories learn the task from the full state);
   3. end-to-end BADMM with the visuomotor CNN (images + configuration, never the target);
      after each iteration the CNN alone runs policy_success_trials times per training
-     condition (`policy_success` in the metrics, beside the trajectory samples' `success`);
-  4. evaluation of the CNN policy alone on the training and the spatial-test conditions.
+     condition (`policy_success` in the metrics, beside the trajectory samples' `success`)
+     and, with a `validation_set`, on the validation conditions
+     (`policy_validation_success`); the iteration whose policy succeeds there most often (the
+     latest on ties) gives the run's policy;
+  4. evaluation of the run's CNN policy alone on the training and the spatial-test conditions.
 Every stage writes into one run folder (config, metrics.jsonl with a `stage` per record,
 every sample under samples/ before it is used, checkpoints, plots, policy.pt, evaluation
 results) and a killed run resumes with --resume. The samples come from a robot
@@ -21,6 +24,7 @@ results) and a killed run resumes with --resume. The samples come from a robot
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -61,6 +65,7 @@ class GpsRunConfig:
     conditions_file: str = "hanger_conditions.yaml"
     train_set: str = "train"
     test_set: str = "spatial_test"
+    validation_set: str | None = None
     image_size: int = 64
     trajectory_pretraining_iterations: int = 15
     end_to_end_iterations: int = 4
@@ -89,6 +94,12 @@ class GpsRunConfig:
             raise ValueError("trajectory_pretraining_iterations, end_to_end_iterations: >= 1")
         if self.policy_success_trials < 0:
             raise ValueError("policy_success_trials: must be >= 0")
+        if self.validation_set is not None:
+            if self.validation_set in (self.train_set, self.test_set):
+                raise ValueError(f"validation_set: {self.validation_set!r} must differ from the "
+                                 f"training and test sets")
+            if self.policy_success_trials < 1:
+                raise ValueError("validation_set: needs policy_success_trials >= 1")
 
 
 def load_config(path: str | Path, **overrides) -> GpsRunConfig:
@@ -218,6 +229,58 @@ def add_policy_success(records: list[dict], robot: Robot, policy, config: GpsRun
         record["policy_final_distance"] = result.final_distance
 
 
+@dataclass(frozen=True)
+class KeptPolicy:
+    """An end-to-end iteration's policy (a copy) and its successes on the validation set."""
+
+    iteration: int
+    successes: int
+    trials: int
+    policy: GaussianPolicy
+
+
+def keep_best(kept: KeptPolicy | None, iteration: int, successes: int, trials: int,
+              policy: GaussianPolicy) -> KeptPolicy:
+    """The policy with the most validation successes so far: a copy of `policy` when it succeeds
+    at least as often as `kept` (a later iteration has seen more samples, so it wins ties).
+
+    The policy alone swings between end-to-end iterations (each policy step refits the CNN to
+    moving targets), so the run keeps the best one on conditions neither trained on nor tested
+    on, as one keeps the best checkpoint on a validation set."""
+    if kept is not None and successes < kept.successes:
+        return kept
+    return KeptPolicy(iteration, successes, trials, copy.deepcopy(policy))
+
+
+def check_validation(state: dict, records: list[dict], robot: Robot, config: GpsRunConfig,
+                     iteration: int) -> str:
+    """The policy alone on the validation set (policy_success_trials per condition): the rate
+    as every record's `policy_validation_success`, the best policy so far in state["kept"];
+    returns the log text."""
+    policy = state["gps"].policy
+    results = robot.evaluate(policy, config.validation_set, config.policy_success_trials,
+                             config.seed * 1000 + iteration, None, lambda text: None)
+    wins, trials = sum(r.successes for r in results), sum(r.trials for r in results)
+    for record in records:
+        record["policy_validation_success"] = wins / trials
+    state["kept"] = keep_best(state.get("kept"), iteration, wins, trials, policy)
+    return f", validation {wins}/{trials}"
+
+
+def run_policy(state: dict, run: RunFolder, last_iteration: int, log) -> GaussianPolicy:
+    """The run's policy, saved as policy.pt: the kept one when validation chose an earlier
+    iteration (the last iteration's then goes to policy_last.pt), else the last."""
+    policy, kept = state["gps"].policy, state.get("kept")
+    if kept is not None:
+        log(f"policy of iteration {kept.iteration}: {kept.successes}/{kept.trials} on the "
+            f"validation set, the most of the end-to-end iterations")
+        if kept.iteration < last_iteration:
+            policy.save(run.path / "policy_last.pt")
+            policy = kept.policy
+    policy.save(run.path / "policy.pt")
+    return policy
+
+
 def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
           robot: Robot | None = None, on_iteration=None) -> dict:
     """Run or resume every stage on `robot` (default: the in-process simulator); returns the
@@ -251,6 +314,8 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
             wins = sum(r["policy_success"] for r in records) * config.policy_success_trials
             policy_note = (f"  policy alone {wins:.0f}/"
                            f"{len(records) * config.policy_success_trials}")
+            if config.validation_set is not None:
+                policy_note += check_validation(state, records, robot, config, iteration)
             state["seconds"]["policy_checks"] = (state["seconds"].get("policy_checks", 0.0)
                                                  + time.perf_counter() - checked)
         run.append_metrics(records)
@@ -264,9 +329,10 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
             f"nu {np.mean([r['nu_mean'] for r in records]):.3g}{policy_note}  [{seconds:4.1f} s]")
         if on_iteration is not None:
             on_iteration(iteration, state["stage"], records)
-    policy = state["gps"].policy
-    policy.save(run.path / "policy.pt")
-    report = {"samples": state["samples"], "seconds": state["seconds"]}
+    policy = run_policy(state, run, total - 1, log)
+    kept = state.get("kept")
+    report = {"samples": state["samples"], "seconds": state["seconds"],
+              "policy_iteration": kept.iteration if kept is not None else total - 1}
     for name in (config.train_set, config.test_set):
         log(f"evaluating the CNN policy alone on {name!r}")
         started = time.perf_counter()

@@ -78,7 +78,8 @@ class TrainerNode(Node):
         an entity added while another thread spins the node can be seen half-built (rclpy's
         ActionClient then fails in the executor and the spin thread dies)."""
         config = self.config
-        sets = (config.train_set, config.test_set)
+        sets = [config.train_set, config.test_set] + (
+            [config.validation_set] if config.validation_set else [])
         geometry = {name: condition_geometry(train_gps.make_env(config, name)) for name in sets}
         train_env = train_gps.make_env(config, config.train_set, render_observations=False)
         return RosRobot(self, geometry, train_env, config.train_set,

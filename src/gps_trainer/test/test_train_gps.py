@@ -9,12 +9,12 @@ import pytest
 import yaml
 
 from gps_controller.policies.gaussian_policy import GaussianPolicy
-from gps_controller.policies.networks import VisuomotorCNN
+from gps_controller.policies.networks import VisuomotorCNN, VisuomotorCNNConfig
 from gps_sim import HangerEnv, load_conditions
 from gps_trainer import evaluation
 from gps_trainer.run_folder import RunFolder
-from gps_trainer.train_gps import (END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, load_config,
-                                   main, rack_offset)
+from gps_trainer.train_gps import (END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, keep_best,
+                                   load_config, main, rack_offset)
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
 
@@ -94,6 +94,58 @@ def test_jittered_samples_start_with_the_targets_moved_by_their_offset(tiny, tmp
     env.close()
 
 
+def test_keep_best_keeps_the_most_validation_successes_and_the_latest_on_ties():
+    policy = GaussianPolicy(VisuomotorCNN(VisuomotorCNNConfig(
+        image_size=(32, 32), conv_filters=(4, 4, 4), fc_units=(8,))))
+    kept = None
+    for iteration, successes in enumerate([3, 5, 4, 5, 2]):
+        for p in policy.network.parameters():
+            p.data.fill_(float(iteration))
+        kept = keep_best(kept, iteration, successes, 16, policy)
+    assert (kept.iteration, kept.successes, kept.trials) == (3, 5, 16)
+    assert all(float(p.data.flatten()[0]) == 3.0 for p in kept.policy.network.parameters())
+    assert kept.policy is not policy
+
+
+def test_validation_picks_the_run_policy_and_survives_a_kill(tiny, tmp_path):
+    """With a validation set the policy alone is checked on it after every end-to-end
+    iteration; policy.pt is the best iteration's (the latest on ties), also after a resume."""
+    conditions = tmp_path / "conditions.yaml"
+    sets = yaml.safe_load(conditions.read_text())
+    sets["validation"] = [{"name": "v", "rack_position": [0.72, 0.02, -0.08], "grasp": 1}]
+    conditions.write_text(yaml.safe_dump(sets))
+    preset = yaml.safe_load(tiny.read_text())
+    preset.update(validation_set="validation", trajectory_pretraining_iterations=1,
+                  end_to_end_iterations=3)
+    tiny.write_text(yaml.safe_dump(preset))
+    run = RunFolder(tmp_path / "run")
+    from gps_trainer.train_gps import train
+    with pytest.raises(KeyboardInterrupt):
+        train(load_config(tiny), run, log=_interrupt_after("itr  2"))
+    assert main(["--run-dir", str(run.path), "--resume"]) == 0
+    rates = {r["iteration"]: r["policy_validation_success"] for r in run.read_metrics()
+             if r["stage"] == END_TO_END}
+    assert sorted(rates) == [1, 2, 3]
+    best = max(i for i in rates if rates[i] == max(rates.values()))
+    report = json.loads((run.path / "evaluation.json").read_text())
+    assert report["policy_iteration"] == best
+    assert (run.path / "policy_last.pt").is_file() == (best != 3)
+    checked = evaluation.main(["--policy", str(run.path / "policy.pt"), "--conditions",
+                               str(conditions), "--set", "validation", "--trials", "1",
+                               "--out", str(tmp_path / "eval")])
+    assert checked == 0
+    again = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert again["success_rate"] == rates[best]
+
+
+@pytest.mark.parametrize("validation_set, trials", [("train", 1), ("spatial_test", 1),
+                                                    ("validation", 0)])
+def test_bad_validation_settings_are_refused(validation_set, trials):
+    with pytest.raises(ValueError, match="validation_set"):
+        GpsRunConfig(image_size=240, validation_set=validation_set,
+                     policy_success_trials=trials)
+
+
 @pytest.mark.parametrize("jitter", [[0.01, 0.01], [0.0, -0.01, 0.0], [0.0, 0.2, 0.0]])
 def test_bad_rack_jitter_is_refused(jitter):
     with pytest.raises(ValueError, match="rack_jitter"):
@@ -110,6 +162,7 @@ def test_the_presets_build_the_paper_network(preset, image_size, parameters):
     assert sum(p.numel() for p in cnn.parameters()) == parameters
     assert load_conditions(config.conditions_file, config.train_set)
     assert load_conditions(config.conditions_file, config.test_set)
+    assert load_conditions(config.conditions_file, config.validation_set)
 
 
 def test_mismatched_image_sizes_are_refused():
