@@ -174,6 +174,11 @@ def load_conditions(path: str | Path, section: str) -> tuple[HangerCondition, ..
     return conditions
 
 
+def condition_set_names(path: str | Path) -> list[str]:
+    """The names of the condition lists in YAML file `path` (every section but `task`)."""
+    return [name for name in _read_yaml_mapping(Path(path)) if name != "task"]
+
+
 def load_task_config(path: str | Path) -> HangerTaskConfig:
     """Read the optional `task` section of `path`; defaults when the file has none."""
     path = Path(path)

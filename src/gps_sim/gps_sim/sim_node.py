@@ -58,8 +58,8 @@ from gps_controller.node_parameters import declare_parameters
 from gps_controller.typed_config import ConfigError
 from gps_msgs.msg import TargetPose
 from gps_msgs.srv import CheckTask, SetCondition
-from gps_sim.conditions import (HangerCondition, HangerTaskConfig, load_conditions,
-                                load_task_config)
+from gps_sim.conditions import (HangerCondition, HangerTaskConfig, condition_set_names,
+                                load_conditions, load_task_config)
 from gps_sim.effort_command import EffortCommand
 from gps_sim.env import HangerEnv
 from gps_sim.sim_messages import (CAMERA_FRAME, camera_info_msg, clock_msg, diagnostics_msg,
@@ -100,7 +100,7 @@ PARAM_DESCRIPTIONS = {
     "conditions_file": "YAML file of task settings and condition sets (gps_sim.conditions); "
                        "empty: one condition 'nominal' at the task's nominal rack pose",
     "condition_set": "which condition lists of conditions_file the node offers (comma "
-                     "separated, e.g. 'train,spatial_test')",
+                     "separated, e.g. 'train,spatial_test'; 'all': every list in the file)",
     "initial_condition": "condition to start in; empty: the first of the set",
     "mode": "'lockstep': one control step per received command; "
             "'realtime': steps on a wall-clock timer every control_dt",
@@ -265,8 +265,15 @@ def _make_env(params: SimNodeParams) -> HangerEnv:
         task = HangerTaskConfig()
         return HangerEnv([HangerCondition("nominal", task.rack_nominal_position)], task,
                          render_observations=False)
-    conditions = [condition for name in params.condition_set.split(",")
-                  for condition in load_conditions(params.conditions_file, name.strip())]
+    sets = (condition_set_names(params.conditions_file) if params.condition_set == "all"
+            else [name.strip() for name in params.condition_set.split(",")])
+    conditions = [condition for name in sets
+                  for condition in load_conditions(params.conditions_file, name)]
+    names = [condition.name for condition in conditions]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{params.conditions_file}: condition names {repeated} appear in more "
+                          f"than one of the sets {sets}; set_condition needs unique names")
     return HangerEnv(conditions, load_task_config(params.conditions_file),
                      render_observations=False)
 

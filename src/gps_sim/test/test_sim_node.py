@@ -33,9 +33,12 @@ from std_msgs.msg import Float64MultiArray
 
 from gps_controller.layout import LEFT_ARM_JOINTS, RIGHT_ARM_JOINTS
 from gps_controller.messages import image_from_msg, target_pose_msg
+from gps_controller.typed_config import ConfigError
 from gps_msgs.msg import TargetPose
 from gps_msgs.srv import SetCondition
 from gps_sim import HangerEnv
+from gps_sim.conditions import condition_set_names, load_conditions
+from gps_sim.sim_node import SimNodeParams, _make_env
 
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "hanger_conditions.yaml"
 TIMEOUT = 20.0
@@ -394,3 +397,21 @@ def test_the_bringup_parameter_file_starts_the_sim(tmp_path):
         node.destroy_node()
         rclpy.shutdown(context=context)
         stop_sim(proc)
+
+
+def test_condition_set_all_offers_every_set_of_the_file():
+    env = _make_env(SimNodeParams(conditions_file=str(CONFIG), condition_set="all"))
+    expected = [c.name for name in condition_set_names(CONFIG)
+                for c in load_conditions(CONFIG, name)]
+    assert [c.name for c in env.conditions] == expected
+    assert {"train", "spatial_test", "validation"} <= set(condition_set_names(CONFIG))
+    env.close()
+
+
+def test_a_condition_name_in_two_offered_sets_is_refused(tmp_path):
+    conditions = tmp_path / "conditions.yaml"
+    conditions.write_text(yaml.safe_dump({
+        "train": [{"name": "a", "rack_position": [0.75, 0.0, -0.10], "grasp": 0}],
+        "validation": [{"name": "a", "rack_position": [0.72, 0.0, -0.10], "grasp": 1}]}))
+    with pytest.raises(ConfigError, match=r"condition names \['a'\] appear in more than one"):
+        _make_env(SimNodeParams(conditions_file=str(conditions), condition_set="all"))
