@@ -174,8 +174,8 @@ def load_conditions(path: str | Path, section: str) -> tuple[HangerCondition, ..
     return conditions
 
 
-def condition_set_names(path: str | Path) -> list[str]:
-    """The names of the condition lists in YAML file `path` (every section but `task`)."""
+def condition_sets(path: str | Path) -> list[str]:
+    """The names of the condition sets in YAML file `path` (every top-level key but `task`)."""
     return [name for name in _read_yaml_mapping(Path(path)) if name != "task"]
 
 

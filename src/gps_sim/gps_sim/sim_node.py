@@ -58,7 +58,7 @@ from gps_controller.node_parameters import declare_parameters
 from gps_controller.typed_config import ConfigError
 from gps_msgs.msg import TargetPose
 from gps_msgs.srv import CheckTask, SetCondition
-from gps_sim.conditions import (HangerCondition, HangerTaskConfig, condition_set_names,
+from gps_sim.conditions import (HangerCondition, HangerTaskConfig, condition_sets,
                                 load_conditions, load_task_config)
 from gps_sim.effort_command import EffortCommand
 from gps_sim.env import HangerEnv
@@ -265,7 +265,7 @@ def _make_env(params: SimNodeParams) -> HangerEnv:
         task = HangerTaskConfig()
         return HangerEnv([HangerCondition("nominal", task.rack_nominal_position)], task,
                          render_observations=False)
-    sets = (condition_set_names(params.conditions_file) if params.condition_set == "all"
+    sets = (condition_sets(params.conditions_file) if params.condition_set == "all"
             else [name.strip() for name in params.condition_set.split(",")])
     conditions = [condition for name in sets
                   for condition in load_conditions(params.conditions_file, name)]

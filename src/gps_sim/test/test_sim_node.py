@@ -37,7 +37,7 @@ from gps_controller.typed_config import ConfigError
 from gps_msgs.msg import TargetPose
 from gps_msgs.srv import SetCondition
 from gps_sim import HangerEnv
-from gps_sim.conditions import condition_set_names, load_conditions
+from gps_sim.conditions import condition_sets, load_conditions
 from gps_sim.sim_node import SimNodeParams, _make_env
 
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "hanger_conditions.yaml"
@@ -401,10 +401,10 @@ def test_the_bringup_parameter_file_starts_the_sim(tmp_path):
 
 def test_condition_set_all_offers_every_set_of_the_file():
     env = _make_env(SimNodeParams(conditions_file=str(CONFIG), condition_set="all"))
-    expected = [c.name for name in condition_set_names(CONFIG)
+    expected = [c.name for name in condition_sets(CONFIG)
                 for c in load_conditions(CONFIG, name)]
     assert [c.name for c in env.conditions] == expected
-    assert {"train", "spatial_test", "validation"} <= set(condition_set_names(CONFIG))
+    assert {"train", "spatial_test", "validation"} <= set(condition_sets(CONFIG))
     env.close()
 
 

@@ -20,9 +20,8 @@ import pytest
 import yaml
 
 from gps_sim import HangerEnv
-from gps_sim.conditions import HangerCondition, load_conditions, load_task_config
-from gps_trainer.gui.condition_file import (ConditionFileError, NewCondition, append_condition,
-                                            condition_sets)
+from gps_sim.conditions import HangerCondition, condition_sets, load_conditions, load_task_config
+from gps_trainer.gui.condition_file import ConditionFileError, NewCondition, append_condition
 from gps_trainer.gui.target_limits import TargetLimits
 
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "hanger_conditions.yaml"
@@ -67,7 +66,7 @@ def test_values_are_stored_to_a_tenth_of_a_millimetre(conditions_file):
 
 @pytest.mark.parametrize("set_name, condition, message", [
     ("test", GOOD, "unknown condition set 'test'; sets in conditions.yaml: ['train', "
-                   "'spatial_test', 'spatial_extrapolation']"),
+                   "'spatial_test', 'validation', 'spatial_extrapolation']"),
     ("task", GOOD, "unknown condition set 'task'"),
     ("train", NewCondition("spatial_centre_g0", (0.72, 0.0, -0.1), 0.0, 0),
      "a condition named 'spatial_centre_g0' already exists in set 'spatial_test'"),

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from gps_controller.typed_config import ConfigError
-from gps_sim.conditions import load_conditions, load_task_config
+from gps_sim.conditions import condition_sets, load_conditions, load_task_config
 from gps_trainer.gui.target_limits import TargetLimits
 
 TASK_SECTION = "task"
@@ -44,11 +44,6 @@ class NewCondition:
     rack_position: tuple[float, float, float]
     rack_yaw: float
     grasp: int
-
-
-def condition_sets(path: str | Path) -> list[str]:
-    """The names of the condition sets in `path` (every top-level key but `task`)."""
-    return [key for key in _read_mapping(Path(path)) if key != TASK_SECTION]
 
 
 def append_condition(path: str | Path, set_name: str, condition: NewCondition) -> NewCondition:

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from gps_controller.messages import target_pose_msg
 from gps_msgs.action import RunTrial
 from gps_msgs.srv import SaveCondition, SetCondition
-from gps_sim.conditions import HangerCondition, HangerTaskConfig
+from gps_sim.conditions import HangerCondition, HangerTaskConfig, condition_sets
 from gps_sim.env import HangerEnv
 from gps_sim.scene import ROBOT_BODY
 from gps_trainer.gui import page_requests as requests
-from gps_trainer.gui.condition_file import condition_sets
 from gps_trainer.gui.live_state import LiveState
 from gps_trainer.gui.page_requests import Pose, RequestError
 from gps_trainer.gui.ros_calls import call_service
