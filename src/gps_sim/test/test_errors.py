@@ -73,8 +73,8 @@ def test_malformed_yaml_is_reported(tmp_path):
 
 
 def test_missing_section_is_reported(conditions_file):
-    with pytest.raises(ConfigError, match="no condition set 'validation'.*'train'"):
-        load_conditions(conditions_file, "validation")
+    with pytest.raises(ConfigError, match="no condition set 'nowhere'.*'train'"):
+        load_conditions(conditions_file, "nowhere")
 
 
 @pytest.mark.parametrize("entry, message", [

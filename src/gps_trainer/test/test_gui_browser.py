@@ -206,6 +206,7 @@ def run_records(iteration: int, conditions: list[int], t: int = 100) -> list[dic
             "policy_loss": 3.0 / (1 + iteration) if iteration else math.nan,
             "success": iteration >= 3 and index % 2 == 0,
             "policy_success": float(iteration >= 4 and index == 4),
+            "policy_validation_success": iteration / 8,
             "final_distance": 0.2 / (1 + iteration),
         })
     return records
@@ -557,6 +558,7 @@ def test_the_dashboard_shows_training_progress_live(stack, peer, page):
     expect(page.locator("#latest thead th")).to_have_text(["condition", *METRICS])
     record = run_records(5, conditions)[2]      # condition 4, the third row
     expected = {"sample_cost": "-73", "success": "yes", "policy_success": "yes",
+                "policy_validation_success": "0.625",
                 "final_distance": "0.03333",
                 "kl_policy_traj": f"{record['kl_policy_traj']:.4g}", "nu_mean": "0.08",
                 "eta": "4.5", "epsilon": "0.4", "kl": "0.9", "policy_loss": "0.5"}
