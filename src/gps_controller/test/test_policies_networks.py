@@ -81,13 +81,15 @@ TINY_CNN = VisuomotorCNNConfig(image_size=(12, 10), conv_filters=(3, 2), conv_ke
                                learn_temperature=True)
 
 
-@pytest.mark.parametrize("net, images", [
-    (VisuomotorCNN(TINY_CNN), random_images(3, (12, 10))),
-    (FullStateMLP(FullStateMLPConfig(dim_x=4, fc_units=(5, 5), dim_u=2)), None),
-])
-def test_loss_gradient_matches_finite_differences(net, images):
+@pytest.mark.parametrize("make_net, images", [
+    (lambda: VisuomotorCNN(TINY_CNN), random_images(3, (12, 10))),
+    (lambda: FullStateMLP(FullStateMLPConfig(dim_x=4, fc_units=(5, 5), dim_u=2)), None),
+], ids=["cnn", "mlp"])
+def test_loss_gradient_matches_finite_differences(make_net, images):
+    """The weights are drawn here, after seeding: drawn at collection they depended on the
+    state of torch's generator then, and one clean-clone run failed gradcheck with them."""
     torch.manual_seed(0)
-    net = net.double()
+    net = make_net().double()
     names = [name for name, _ in net.named_parameters()]
     obs = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     target = torch.randn(3, 2, dtype=torch.float64)
