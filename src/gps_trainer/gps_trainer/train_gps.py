@@ -267,18 +267,20 @@ def check_validation(state: dict, records: list[dict], robot: Robot, config: Gps
     return f", validation {wins}/{trials}"
 
 
-def run_policy(state: dict, run: RunFolder, last_iteration: int, log) -> GaussianPolicy:
-    """The run's policy, saved as policy.pt: the kept one when validation chose an earlier
-    iteration (the last iteration's then goes to policy_last.pt), else the last."""
+def run_policy(state: dict, run: RunFolder, last_iteration: int, log
+               ) -> tuple[GaussianPolicy, int]:
+    """The run's policy, saved as policy.pt, and its iteration: the kept one when validation
+    chose an earlier iteration (the last iteration's then goes to policy_last.pt), else the
+    last."""
     policy, kept = state["gps"].policy, state.get("kept")
     if kept is not None:
         log(f"policy of iteration {kept.iteration}: {kept.successes}/{kept.trials} on the "
             f"validation set, the most of the end-to-end iterations")
         if kept.iteration < last_iteration:
             policy.save(run.path / "policy_last.pt")
-            policy = kept.policy
+            policy, last_iteration = kept.policy, kept.iteration
     policy.save(run.path / "policy.pt")
-    return policy
+    return policy, last_iteration
 
 
 def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
@@ -329,10 +331,9 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
             f"nu {np.mean([r['nu_mean'] for r in records]):.3g}{policy_note}  [{seconds:4.1f} s]")
         if on_iteration is not None:
             on_iteration(iteration, state["stage"], records)
-    policy = run_policy(state, run, total - 1, log)
-    kept = state.get("kept")
+    policy, policy_iteration = run_policy(state, run, total - 1, log)
     report = {"samples": state["samples"], "seconds": state["seconds"],
-              "policy_iteration": kept.iteration if kept is not None else total - 1}
+              "policy_iteration": policy_iteration}
     for name in (config.train_set, config.test_set):
         log(f"evaluating the CNN policy alone on {name!r}")
         started = time.perf_counter()
