@@ -367,4 +367,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the package's module, not this __main__ copy: checkpoints pickle train_gps classes
+    # (KeptPolicy) by module name and must load from the trainer node and tools too.
+    from gps_trainer.train_gps import main as package_main
+    sys.exit(package_main())

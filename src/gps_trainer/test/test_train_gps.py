@@ -2,6 +2,8 @@
 part of the run folder, and a resumed run finishes what a killed one started."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,8 @@ from gps_controller.policies.networks import VisuomotorCNN, VisuomotorCNNConfig
 from gps_sim import HangerEnv, load_conditions
 from gps_trainer import evaluation
 from gps_trainer.run_folder import RunFolder
-from gps_trainer.train_gps import (END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, keep_best,
-                                   load_config, main, rack_offset)
+from gps_trainer.train_gps import (END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, KeptPolicy,
+                                   keep_best, load_config, main, rack_offset)
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
 
@@ -136,6 +138,23 @@ def test_validation_picks_the_run_policy_and_survives_a_kill(tiny, tmp_path):
     assert checked == 0
     again = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert again["success_rate"] == rates[best]
+
+
+def test_command_line_checkpoints_load_in_another_process(tiny, tmp_path):
+    """`python -m gps_trainer.train_gps` runs as __main__; its checkpoints must still name
+    gps_trainer.train_gps classes (the kept policy) so the trainer node and tools can load them."""
+    conditions = tmp_path / "conditions.yaml"
+    sets = yaml.safe_load(conditions.read_text())
+    sets["validation"] = [{"name": "v", "rack_position": [0.72, 0.02, -0.08], "grasp": 1}]
+    conditions.write_text(yaml.safe_dump(sets))
+    preset = yaml.safe_load(tiny.read_text())
+    preset.update(validation_set="validation", trajectory_pretraining_iterations=1)
+    tiny.write_text(yaml.safe_dump(preset))
+    run = RunFolder(tmp_path / "run")
+    subprocess.run([sys.executable, "-m", "gps_trainer.train_gps", "--config", str(tiny),
+                    "--run-dir", str(run.path)], check=True, capture_output=True, timeout=300)
+    iteration, state = run.latest_checkpoint()
+    assert iteration == 1 and type(state["kept"]) is KeptPolicy
 
 
 @pytest.mark.parametrize("validation_set, trials", [("train", 1), ("spatial_test", 1),
