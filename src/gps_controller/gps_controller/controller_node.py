@@ -54,7 +54,7 @@ import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.action import ActionServer, CancelResponse
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
@@ -68,6 +68,7 @@ from gps_controller.loop_stats import LoopStats
 from gps_controller.message_validation import MessageError
 from gps_controller.messages import SampleRecord, sample_to_msg
 from gps_controller.node_parameters import declare_parameters
+from gps_controller.node_shutdown import ends_at_shutdown
 from gps_controller.sensor_reading import JointReading, camera_frame, joint_reading, stamp_ns
 from gps_controller.trial import Trial, TrialError, plan_trial
 from gps_controller.typed_config import ConfigError
@@ -545,9 +546,8 @@ def main(args=None) -> int:
     executor.add_node(node)
     node.start()
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        with ends_at_shutdown():
+            executor.spin()
     finally:
         node.stop()
         executor.shutdown()

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 
 import rclpy
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -55,6 +54,7 @@ from std_msgs.msg import Float64MultiArray
 from gps_controller.message_validation import MessageError
 from gps_controller.messages import image_to_msg
 from gps_controller.node_parameters import declare_parameters
+from gps_controller.node_shutdown import ends_at_shutdown
 from gps_controller.typed_config import ConfigError
 from gps_msgs.msg import TargetPose
 from gps_msgs.srv import CheckTask, SetCondition
@@ -287,9 +287,8 @@ def main(args=None) -> int:
         rclpy.try_shutdown()
         return 1
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        with ends_at_shutdown():
+            rclpy.spin(node)
     finally:
         node.close()
         node.destroy_node()

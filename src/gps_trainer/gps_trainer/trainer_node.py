@@ -33,9 +33,10 @@ from pathlib import Path
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
+from gps_controller.node_shutdown import ends_at_shutdown
 from gps_controller.typed_config import from_mapping
 from gps_msgs.msg import TrainingProgress
 from gps_trainer import train_gps
@@ -127,18 +128,18 @@ def main(args=None) -> int:
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
+    code = 130  # unless the run finishes
     try:
-        report = node.run()
-        config = node.config
-        for name in (config.train_set, config.test_set):
-            r = report[name]
-            node.log(f"{name}: {r['successes']}/{r['trials']} = {100 * r['success_rate']:.1f}% "
-                     f"(CNN policy alone)")
-        node.log(f"robot samples: {report['samples']}; plots and metrics: "
-                 f"{node.run_folder.path}")
-        code = 0
-    except (KeyboardInterrupt, ExternalShutdownException):
-        code = 130
+        with ends_at_shutdown():
+            report = node.run()
+            config = node.config
+            for name in (config.train_set, config.test_set):
+                r = report[name]
+                node.log(f"{name}: {r['successes']}/{r['trials']} = "
+                         f"{100 * r['success_rate']:.1f}% (CNN policy alone)")
+            node.log(f"robot samples: {report['samples']}; plots and metrics: "
+                     f"{node.run_folder.path}")
+            code = 0
     finally:
         executor.shutdown()
         node.destroy_node()

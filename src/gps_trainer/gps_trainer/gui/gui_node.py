@@ -36,13 +36,13 @@ from pathlib import Path
 
 import rclpy
 from rcl_interfaces.msg import Log
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray
 
 from gps_controller.message_validation import MessageError, check_image
 from gps_controller.node_parameters import declare_parameters
+from gps_controller.node_shutdown import ends_at_shutdown
 from gps_msgs.msg import SampleTrajectory, TargetPose, TrainingProgress
 from gps_msgs.srv import SaveCondition, SetCondition
 from gps_sim.conditions import load_conditions, load_task_config
@@ -193,9 +193,8 @@ def main(args=None) -> int:
                            f"dashboard on http://{host}:{port}/dashboard; conditions from "
                            f"{node.conditions_path} (set {node.params.condition_set!r})")
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        with ends_at_shutdown():
+            rclpy.spin(node)
     finally:
         server.shutdown()
         server.server_close()
