@@ -109,17 +109,24 @@ def test_keep_best_keeps_the_most_validation_successes_and_the_latest_on_ties():
     assert kept.policy is not policy
 
 
-def test_validation_picks_the_run_policy_and_survives_a_kill(tiny, tmp_path):
-    """With a validation set the policy alone is checked on it after every end-to-end
-    iteration; policy.pt is the best iteration's (the latest on ties), also after a resume."""
+def _add_validation_set(tiny, tmp_path, **preset_changes):
+    """Give the tiny preset a one-condition validation set and one trajectory pre-training
+    iteration (plus preset_changes); returns the conditions file."""
     conditions = tmp_path / "conditions.yaml"
     sets = yaml.safe_load(conditions.read_text())
     sets["validation"] = [{"name": "v", "rack_position": [0.72, 0.02, -0.08], "grasp": 1}]
     conditions.write_text(yaml.safe_dump(sets))
     preset = yaml.safe_load(tiny.read_text())
     preset.update(validation_set="validation", trajectory_pretraining_iterations=1,
-                  end_to_end_iterations=3)
+                  **preset_changes)
     tiny.write_text(yaml.safe_dump(preset))
+    return conditions
+
+
+def test_validation_picks_the_run_policy_and_survives_a_kill(tiny, tmp_path):
+    """With a validation set the policy alone is checked on it after every end-to-end
+    iteration; policy.pt is the best iteration's (the latest on ties), also after a resume."""
+    conditions = _add_validation_set(tiny, tmp_path, end_to_end_iterations=3)
     run = RunFolder(tmp_path / "run")
     from gps_trainer.train_gps import train
     with pytest.raises(KeyboardInterrupt):
@@ -143,13 +150,7 @@ def test_validation_picks_the_run_policy_and_survives_a_kill(tiny, tmp_path):
 def test_command_line_checkpoints_load_in_another_process(tiny, tmp_path):
     """`python -m gps_trainer.train_gps` runs as __main__; its checkpoints must still name
     gps_trainer.train_gps classes (the kept policy) so the trainer node and tools can load them."""
-    conditions = tmp_path / "conditions.yaml"
-    sets = yaml.safe_load(conditions.read_text())
-    sets["validation"] = [{"name": "v", "rack_position": [0.72, 0.02, -0.08], "grasp": 1}]
-    conditions.write_text(yaml.safe_dump(sets))
-    preset = yaml.safe_load(tiny.read_text())
-    preset.update(validation_set="validation", trajectory_pretraining_iterations=1)
-    tiny.write_text(yaml.safe_dump(preset))
+    _add_validation_set(tiny, tmp_path)
     run = RunFolder(tmp_path / "run")
     subprocess.run([sys.executable, "-m", "gps_trainer.train_gps", "--config", str(tiny),
                     "--run-dir", str(run.path)], check=True, capture_output=True, timeout=300)
