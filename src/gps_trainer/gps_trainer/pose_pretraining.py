@@ -53,6 +53,7 @@ MAX_REJECTED_PER_POSE = 1.0
 """Collection gives up when more poses were rejected than this many per requested pose: the
 task's rack ranges then lie mostly outside the left arm's reach."""
 EVAL_BATCH = 256
+LR_SCHEDULES = ("constant", "cosine")
 
 Log = Callable[[str], None]
 
@@ -64,7 +65,9 @@ class PosePretrainingConfig:
     Collection: n_poses random rack poses, one frame each, at image_size (None: the task's;
     only the in-process source renders at a chosen size, the robot's camera has its own).
     Training: validation_fraction of the poses are held out; Adam with lr and weight_decay for
-    sgd_steps minibatches of batch_size frames. device None picks CUDA when present."""
+    sgd_steps minibatches of batch_size frames, the learning rate constant or, with
+    lr_schedule "cosine", decayed from lr to zero along a half cosine over the steps
+    (torch.optim.lr_scheduler.CosineAnnealingLR). device None picks CUDA when present."""
 
     n_poses: int = 400
     image_size: int | None = None
@@ -73,6 +76,7 @@ class PosePretrainingConfig:
     batch_size: int = 25
     lr: float = 1e-3
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"
     seed: int = 0
     device: str | None = None
     progress_every: int = 100
@@ -92,6 +96,9 @@ class PosePretrainingConfig:
         if not self.weight_decay >= 0.0:
             raise ConfigError(f"{CONFIG_SECTION}.weight_decay: must be >= 0, "
                               f"got {self.weight_decay!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"{CONFIG_SECTION}.lr_schedule: expected one of {LR_SCHEDULES}, "
+                              f"got {self.lr_schedule!r}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ConfigError(f"{CONFIG_SECTION}.validation_fraction: must lie in (0, 1), "
                               f"got {self.validation_fraction!r}")
@@ -290,6 +297,8 @@ def train_pose_regressor(dataset: PoseDataset, config: PosePretrainingConfig,
                                device=device)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.sgd_steps)
+                if config.lr_schedule == "cosine" else None)
     history, started = [], time.perf_counter()
     for step in range(1, config.sgd_steps + 1):
         batch = torch.as_tensor(rng.choice(train_idx, size=config.batch_size), device=device)
@@ -297,11 +306,14 @@ def train_pose_regressor(dataset: PoseDataset, config: PosePretrainingConfig,
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if schedule is not None:
+            schedule.step()
         if step % config.progress_every == 0 or step == config.sgd_steps:
             batch_loss = loss.item()
             val_cm = point_error_cm(_predict(network, images[val_idx]) * scale + mean,
                                     dataset.targets[val_idx])
-            history.append({"step": step, "loss": batch_loss, "validation_error_cm": val_cm})
+            history.append({"step": step, "loss": batch_loss, "validation_error_cm": val_cm,
+                            "lr": optimiser.param_groups[0]["lr"]})
             log(f"step {step}/{config.sgd_steps}  loss {batch_loss:.4f}  "
                 f"validation {val_cm:.2f} cm  [{time.perf_counter() - started:.1f} s]")
     seconds = time.perf_counter() - started

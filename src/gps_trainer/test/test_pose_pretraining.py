@@ -233,6 +233,7 @@ def test_command_line_collects_trains_and_then_reuses_its_folder(tmp_path, capsy
 @pytest.mark.parametrize("key, value", [
     ("n_poses", 0), ("image_size", 0), ("sgd_steps", 0), ("batch_size", 0), ("lr", 0.0),
     ("weight_decay", -1.0), ("validation_fraction", 1.0), ("validation_fraction", 0.0),
+    ("lr_schedule", "step"),
 ])
 def test_bad_config_values_are_refused_naming_the_key(key, value):
     with pytest.raises(ConfigError, match=f"pose_pretraining.{key}"):
@@ -250,6 +251,19 @@ def test_config_file_keys_are_checked(tmp_path):
         load_config(path)
     path.write_text("pose_pretraining:\n  n_poses: 10\n")
     assert load_config(path, seed=3) == PosePretrainingConfig(n_poses=10, seed=3)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_learning_rate_follows_the_schedule(tiny, schedule):
+    """After step k of K the rate is lr, or lr (1 + cos(pi k / K)) / 2 with the cosine."""
+    config = PosePretrainingConfig(sgd_steps=40, lr=2e-3, lr_schedule=schedule,
+                                   progress_every=10, validation_fraction=0.25)
+    _, stats = train_pose_regressor(tiny, config, SMALL_VISION, log=quiet)
+    steps = np.array([row["step"] for row in stats.history])
+    expected = (np.full(len(steps), config.lr) if schedule == "constant" else
+                config.lr * (1.0 + np.cos(np.pi * steps / config.sgd_steps)) / 2.0)
+    np.testing.assert_allclose([row["lr"] for row in stats.history], expected, atol=1e-12)
+    assert stats.history[-1]["lr"] == pytest.approx(config.lr if schedule == "constant" else 0.0)
 
 
 def test_too_few_poses_to_hold_some_out_is_an_error(tiny):
