@@ -548,10 +548,9 @@ class TestRealtime:
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(ros.controller.run_trial, request(env, 0, version, T),
                                   TRIAL_TIMEOUT)
-            wait_until(lambda: len(graph.commands) >= n_commands + 10 or running.done(), 30.0,
+            wait_until(lambda: len(graph.commands) >= n_commands + 10, 30.0,
                        "the realtime trial did not start")
-            assert not running.done(), ("the trial ended before the sim was stopped: "
-                                        f"{running.exception() or running.result()[0].X.shape}")
+            assert not running.done(), "the trial ended before the sim was stopped"
             realtime.sim.kill()
             with pytest.raises(TrialFailed, match="stale") as failed:
                 running.result(TRIAL_TIMEOUT)
