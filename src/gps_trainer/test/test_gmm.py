@@ -2,9 +2,14 @@
 matching."""
 
 import numpy as np
+from scipy.special import logsumexp
 
+from gps_trainer.dynamics_prior import transition_points
 from gps_trainer.gmm import (GaussianMixture, _fill, _fill_tied, _norm_bound, fit_gmm,
                              fit_gmm_responsibilities, seed_mixture)
+from gps_trainer.linear_gaussian import sample_trajectories
+from gps_trainer.random_systems import (random_controller, random_initial_state,
+                                        random_stable_dynamics)
 
 
 def _clusters(rng, n=300):
@@ -95,3 +100,49 @@ def test_norm_bound_is_an_upper_bound_on_the_spectral_norm():
     far = np.tril(rng.standard_normal((20, D, D))) * rng.uniform(0.1, 10.0, (20, 1, 1))
     for A in (near, far, np.repeat(np.eye(D)[None], 3, axis=0)):
         assert np.all(_norm_bound(A) >= np.linalg.norm(A, ord=2, axis=(1, 2)))
+
+
+def _plain_em(data, mixture, max_iterations=100, tolerance=1e-5, reg=1e-6):
+    """EM with every (point, cluster) pair and untruncated responsibilities, the textbook
+    updates (module doc of gps_trainer.gmm) with fit_gmm's stopping rule."""
+    previous_ll, previous = -np.inf, None
+    for _ in range(max_iterations):
+        log_joint = np.stack([np.log(w) - 0.5 * (
+            np.sum(np.linalg.solve(np.linalg.cholesky(S), (data - m).T) ** 2, axis=0)
+            + np.linalg.slogdet(S)[1] + data.shape[1] * np.log(2 * np.pi))
+            for w, m, S in zip(mixture.weights, mixture.means, mixture.covariances)], axis=1)
+        log_norm = logsumexp(log_joint, axis=1, keepdims=True)
+        ll = float(np.sum(log_norm))
+        if ll < previous_ll:
+            return previous
+        if abs(ll - previous_ll) <= tolerance * abs(ll):
+            return mixture
+        previous_ll, previous = ll, mixture
+        resp = np.exp(log_joint - log_norm)
+        mass = resp.sum(axis=0)
+        means = resp.T @ data / mass[:, None]
+        covariances = np.stack([(r[:, None] * (data - m)).T @ (data - m) / n
+                                for r, m, n in zip(resp.T, means, mass)])
+        mixture = GaussianMixture(mass / mass.sum(), means,
+                                  covariances + reg * np.eye(data.shape[1]))
+    return mixture
+
+
+def test_pruned_truncated_em_ends_where_plain_em_does():
+    """Transitions of a trajectory pool spread through state space, so that most clusters are
+    far from most points: the E-steps skip pairs (bounds and partial distances) and truncate
+    responsibilities, and still reach the mixture of plain EM from the same seed."""
+    rng = np.random.default_rng(7)
+    T, dX, dU = 60, 8, 3
+    dynamics = random_stable_dynamics(rng, T, dX, dU, noise=0.01, radius=0.98)
+    X, U = sample_trajectories(random_controller(rng, T, dX, dU, variance=0.3), dynamics,
+                               random_initial_state(rng, dX, variance=4.0), 8, rng)
+    data = transition_points(X, U)
+    seeded = seed_mixture(data, 10, np.random.default_rng(8), 1e-6)
+    gmm, resp, (d, exact) = fit_gmm_responsibilities(data, 10, np.random.default_rng(8))
+    plain = _plain_em(data, seeded)
+    np.testing.assert_allclose(gmm.weights, plain.weights, rtol=1e-9)
+    np.testing.assert_allclose(gmm.means, plain.means, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(gmm.covariances, plain.covariances, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(resp, plain.responsibilities(data), atol=1e-12)
+    assert exact.sum() < 0.5 * exact.size, "the last E-step skipped no pairs: nothing tested"
