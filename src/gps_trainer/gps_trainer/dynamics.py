@@ -86,16 +86,20 @@ def fit_dynamics(X: np.ndarray, U: np.ndarray, prior: DynamicsPriorGMM | None = 
     # The prior is this call's own: its Phi becomes the joint covariance (no second array).
     mu, sigma = gaussian_map_fit(points, niw, out=None if niw is None else niw.Phi)
     sigma[:, :dZ, :dZ] += regularization * np.eye(dZ)
-    sigma_zz = sigma[:, :dZ, :dZ]
-    F = np.empty((sigma.shape[0], dX, dZ))
-    for t, joint in enumerate(sigma):
-        # Cholesky solve of Sigma_zz F^T = Sigma_zx (LAPACK posv, one call per step).
-        _, solution, info = dposv(joint[:dZ, :dZ], joint[:dZ, dZ:])
+    # Cholesky solves of Sigma_zz F^T = Sigma_zx (LAPACK posv, one call per step) in place:
+    # Sigma_zz and F = Sigma_x'z are copied out once as C-ordered stacks, whose transposes are
+    # the Fortran-ordered Sigma_zz (symmetric) and Sigma_zx that posv takes without a copy and
+    # overwrites with the factor and F^T (the assignment is then a no-op).
+    sigma_zz = np.ascontiguousarray(sigma[:, :dZ, :dZ])
+    F = np.ascontiguousarray(sigma[:, dZ:, :dZ])
+    for t in range(F.shape[0]):
+        _, solution, info = dposv(sigma_zz[t].T, F[t].T, overwrite_a=1, overwrite_b=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"Sigma_zz at step {t} is not positive definite")
         F[t] = solution.T
     f = mu[:, dZ:] - np.einsum("txz,tz->tx", F, mu[:, :dZ])
-    W = sigma[:, dZ:, dZ:] - F @ sigma_zz @ F.mT
+    # F Sigma_zz F^T = F Sigma_zx.
+    W = sigma[:, dZ:, dZ:] - F @ sigma[:, :dZ, dZ:]
     return LinearGaussianDynamics(F, f, 0.5 * (W + W.mT))
 
 

@@ -330,18 +330,29 @@ def _truncated_responsibilities(mixture: GaussianMixture, d: np.ndarray,
 
 def seed_mixture(data: np.ndarray, K: int, rng: np.random.Generator,
                  reg: float) -> GaussianMixture:
-    """k-means++ means (each next drawn with probability ~ squared distance to the nearest mean
-    so far, kept up to date one mean at a time), data covariance."""
-    means = [data[rng.integers(len(data))]]
-    d2 = ((data - means[0]) ** 2).sum(-1)
+    """k-means++ means, data covariance. Each next mean is drawn with probability ~ squared
+    distance to the nearest mean so far (by inverse CDF, as Generator.choice with p draws); the
+    distances are kept up to date one mean at a time, each from one matrix-vector product with
+    the centred points: |z_n - m|^2 = |z_n|^2 - 2 z_n^T m + |m|^2 (clipped at zero: round-off
+    in the sampling weights only)."""
+    N, D = data.shape
+    centred = data - data.mean(axis=0)
+    squares = np.einsum("nd,nd->n", centred, centred)
+    chosen = [int(rng.integers(N))]
+    d2 = np.full(N, np.inf)
     for _ in range(1, K):
-        total = d2.sum()
-        p = d2 / total if total > 0 else None
-        means.append(data[rng.choice(len(data), p=p)])
-        d2 = np.minimum(d2, ((data - means[-1]) ** 2).sum(-1))
-    covariance = np.cov(data.T, bias=True).reshape(data.shape[1], data.shape[1])
-    covariance += reg * np.eye(data.shape[1])
-    return GaussianMixture(np.full(K, 1.0 / K), np.array(means),
+        last = chosen[-1]
+        np.minimum(d2, squares + squares[last] - 2.0 * (centred @ centred[last]), out=d2)
+        np.maximum(d2, 0.0, out=d2)
+        cdf = np.cumsum(d2)
+        if cdf[-1] > 0:
+            chosen.append(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")))
+        else:
+            chosen.append(int(rng.choice(N)))
+    covariance = centred.T @ centred
+    covariance /= N
+    covariance += reg * np.eye(D)
+    return GaussianMixture(np.full(K, 1.0 / K), data[chosen],
                            np.repeat(covariance[None], K, axis=0))
 
 
