@@ -8,6 +8,8 @@ Lock-step (sim and controller in lock-step mode, 64x64 images):
   the recorded state and final state equal HangerEnv's state built from the published joints;
 - malformed policy updates are rejected with an error on /rosout naming the field, and the
   controller keeps its policy and its loop; trials it cannot run are refused with a message;
+- a trial whose goal answer counts as lost comes back by the goal's id, run once; a goal id the
+  controller never received is answered as unknown (the client then sends the goal again);
 - a CNN policy runs and the node publishes its feature points each step;
 - the emergency stop aborts a running trial with zero torque, refuses trials until released;
 - a non-finite action gives zero torque and an aborted trial.
@@ -27,10 +29,13 @@ import numpy as np
 import pytest
 import rclpy
 import torch
+from action_msgs.msg import GoalStatus
+from rclpy.action.client import ClientGoalHandle
 from rclpy.executors import SingleThreadedExecutor
 from rcl_interfaces.msg import Log
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32MultiArray, Float64MultiArray
+from unique_identifier_msgs.msg import UUID
 
 from gps_controller.controller_client import ControllerClient, TrialFailed, TrialRequest
 from gps_controller.layout import PR2_RIGHT_ARM, RIGHT_ARM_EFFORT_LIMITS
@@ -39,6 +44,7 @@ from gps_controller.messages import (image_from_msg, linear_gaussian_to_msg,
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.networks import CPU_CNN, FullStateMLP, FullStateMLPConfig, \
     VisuomotorCNN
+from gps_msgs.action import RunTrial
 from gps_sim import HangerEnv
 from gps_sim.scene import MODEL_PATH
 from gps_sim.sim_client import SimClient
@@ -114,6 +120,8 @@ def ros():
     ros.node = node
     ros.graph = Recorder(node)
     ros.controller = ControllerClient(node, CONTROLLER)
+    # waits 0 s for a goal's answer: every trial takes the lost-answer path
+    ros.impatient = ControllerClient(node, CONTROLLER, goal_answer_s=0.0)
     ros.sim = SimClient(node)
     ros.estop = node.create_publisher(Bool, f"{CONTROLLER}/emergency_stop", 10)
     executor = SingleThreadedExecutor(context=context)
@@ -312,6 +320,30 @@ class TestLockstep:
                                        rtol=0, atol=1e-12)
         np.testing.assert_allclose(final_state, env_state(env, 0, states[T]), rtol=0,
                                    atol=1e-12)
+
+    def test_a_lost_goal_answer_gets_the_result_by_the_goal_id(self, lockstep, ros, env):
+        T = 12
+        graph = ros.graph
+        ros.impatient.wait_until_ready(30.0)
+        version = lockstep.versions.next()
+        assert "ready" in push(ros, lg_update(version, 0, T))
+        stamp = ros.sim.reset(lockstep.name)
+        n_commands = len(graph.commands)
+        record, _ = ros.impatient.run_trial(request(env, 0, version, T, start_stamp=stamp,
+                                                    trial_id=21), TRIAL_TIMEOUT)
+        assert not record.aborted and record.X.shape == (T, L.dX)
+        assert (record.policy_version, record.trial_id) == (version, 21)
+        time.sleep(0.5)
+        assert len(graph.since(graph.states, stamp_ns(stamp))) == T + 1   # the trial ran once
+        assert len(graph.commands) == n_commands + T
+
+        never_sent = ClientGoalHandle(ros.controller.trials, UUID(uuid=list(range(16))),
+                                      RunTrial.Impl.SendGoalService.Response(accepted=True))
+        started = time.monotonic()
+        response = never_sent.get_result_async()
+        wait_until(response.done, 10.0, "no answer for a goal id the controller never received")
+        assert response.result().status == GoalStatus.STATUS_UNKNOWN
+        assert time.monotonic() - started < 5.0   # at once, not after a trial's time
 
     @pytest.mark.parametrize("case", [
         "gains_size", "dim_x", "nan_offsets", "old_version", "non_pd_covariance",
