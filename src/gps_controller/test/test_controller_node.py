@@ -32,6 +32,7 @@ import torch
 from action_msgs.msg import GoalStatus
 from rclpy.action.client import ClientGoalHandle
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import Log
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32MultiArray, Float64MultiArray
@@ -59,6 +60,8 @@ STALE_TOLERANCE = 0.02
 READY_TIMEOUT = 90.0
 TRIAL_TIMEOUT = 90.0
 CONTROLLER = "/gps_controller"
+ROSOUT_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def stamp_ns(stamp) -> int:
@@ -77,7 +80,10 @@ class Recorder:
                                  self._on_command, 1000)
         node.create_subscription(Float32MultiArray, f"{CONTROLLER}/feature_points",
                                  self._on_points, 1000)
-        node.create_subscription(Log, "/rosout", self._on_log, 1000)
+        # /rosout's writers keep their last lines (transient local, 10 s lifespan): a reader of
+        # the same durability also gets what a node logged before the two matched, such as a
+        # new controller's word on the first policy it is sent.
+        node.create_subscription(Log, "/rosout", self._on_log, ROSOUT_QOS)
 
     @staticmethod
     def _keep(received):
@@ -184,22 +190,28 @@ def start_stack(node_processes, ros, mode):
 
 
 def warm_up(ros, env, version, timeout=60.0):
-    """Run short trials until one succeeds. The test sees every endpoint, but Fast DDS may not
-    yet have matched the sim's and the controller's endpoints with each other: a command sent
-    before then arrives only with the next heartbeat, seconds later, and a lock-step trial times
-    out; a realtime trial has no joint state yet and stops at once."""
+    """Run short trials until one succeeds and its commands reach this test's recorder. The test
+    sees every endpoint, but Fast DDS may not yet have matched the sim's and the controller's
+    endpoints with each other, nor the controller's command writer with the recorder: a command
+    sent before then arrives only with the next heartbeat, seconds later, or (to the recorder)
+    not at all, and a lock-step trial times out; a realtime trial has no joint state yet and
+    stops at once."""
     name = env.conditions[0].name
     deadline = time.monotonic() + timeout
     failures = []
     while time.monotonic() < deadline:
         try:
             stamp = ros.sim.reset(name)
+            n_commands = len(ros.graph.commands)
             ros.controller.run_trial(request(env, 0, version, 3, start_stamp=stamp),
                                      TRIAL_TIMEOUT)
-            return failures
         except TrialFailed as exc:
             failures.append(str(exc))
             time.sleep(0.5)
+            continue
+        if settled_count(ros.graph.commands, timeout=5.0) >= n_commands + 3:
+            return failures
+        failures.append("the trial's commands did not reach the recorder")
     raise AssertionError(f"no warm-up trial succeeded within {timeout} s: {failures}")
 
 
