@@ -20,7 +20,12 @@ reference (bench/traj_opt_reference.py), in the same run, on the same inputs.
    Scaling with N and with T.
 
 Answers are compared (max abs difference of K, k, Sigma; of F, f, W); times are medians of
-repeats. Prints a table and one JSON line.
+repeats. For the trajectory update the table also gives the dense products alone (column
+"products"): per pass and step, the backward pass's G^T V G and the forward pass's A_cl S A_cl^T
+for every condition, as numpy's batched matmul into preallocated arrays, times the run's passes:
+about what an implementation spends on these products alone when it forms them with BLAS calls
+of these sizes; the rest of the batched time is everything else. Prints a table and one JSON
+line.
 
     . scripts/env.sh && python bench/traj_opt.py [--repeats 5] [--quick]
 """
@@ -79,6 +84,26 @@ def max_difference(a, b):
     return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
 
 
+def dense_products_time(M, T, passes, repeats):
+    """Seconds per condition of the dense products of `passes` passes alone (module doc), on
+    random operands of the hanger's sizes."""
+    rng = np.random.default_rng(0)
+    nx, n = DX + 1, DX + DU + 1
+    V, G = rng.standard_normal((M, nx, nx)), rng.standard_normal((1, nx, n))
+    closed, moments = rng.standard_normal((M, DX, DX)), rng.standard_normal((M, DX, nx))
+    VG, Q = np.empty((M, nx, n)), np.empty((M, n, n))
+    propagated, sigma = np.empty((M, DX, nx)), np.empty((M, DX, DX))
+
+    def one_pass():
+        for _ in range(T - 1):
+            np.matmul(V, G, out=VG)
+            np.matmul(G.mT, VG, out=Q)
+            np.matmul(closed, moments, out=propagated)
+            np.matmul(propagated[..., :DX], closed.mT, out=sigma)
+
+    return median_time(one_pass, repeats) * passes / M
+
+
 def bench_traj(M, T, repeats, epsilon_per_step=0.5):
     conditions = traj_problem(M, T)
     epsilon = epsilon_per_step * T
@@ -103,8 +128,10 @@ def bench_traj(M, T, repeats, epsilon_per_step=0.5):
                    for r, g in zip(expected + expected, got + got_single))
     t_ref, t_fast, t_single = (median_time(fn, repeats) / M
                                for fn in (reference, batched, single))
-    return {"M": M, "T": T, "passes": float(np.mean([r.iterations for r in expected])),
+    passes = float(np.mean([r.iterations for r in got]))
+    return {"M": M, "T": T, "passes": passes,
             "reference_ms": 1e3 * t_ref, "batched_ms": 1e3 * t_fast, "single_ms": 1e3 * t_single,
+            "dense_products_ms": 1e3 * dense_products_time(M, T, passes, repeats),
             "speedup": t_ref / t_fast, "speedup_single": t_ref / t_single,
             "max_abs_diff": diff, "same_eta_and_passes": same_eta}
 
@@ -190,10 +217,11 @@ def _em_iterations(reference):
 def print_tables(traj, dyn):
     print(f"trajectory update per condition (dX={DX}, dU={DU}; ms, median)")
     print(f"{'M':>3} {'T':>4} {'passes':>6} {'reference':>10} {'batched':>8} {'single':>8} "
-          f"{'x batched':>9} {'x single':>8} {'max|diff|':>10} same-eta")
+          f"{'products':>8} {'x batched':>9} {'x single':>8} {'max|diff|':>10} same-eta")
     for r in traj:
         print(f"{r['M']:>3} {r['T']:>4} {r['passes']:>6.1f} {r['reference_ms']:>10.2f} "
-              f"{r['batched_ms']:>8.2f} {r['single_ms']:>8.2f} {r['speedup']:>9.1f} "
+              f"{r['batched_ms']:>8.2f} {r['single_ms']:>8.2f} {r['dense_products_ms']:>8.2f} "
+              f"{r['speedup']:>9.1f} "
               f"{r['speedup_single']:>8.1f} {r['max_abs_diff']:>10.1e} {r['same_eta_and_passes']}")
     print("GMM prior update + dynamics fit on N new samples (ms, median; prior: first = GMM on "
           "the N samples only, steady = warm EM over the last 20 samples)")
@@ -208,7 +236,9 @@ def print_tables(traj, dyn):
     for r in traj:
         if r["T"] == 100 and r["M"] == 8:
             print(f"  trajectory update, batched M = 8: {r['batched_ms']:.2f} ms "
-                  f"({r['batched_ms'] / AIM_TRAJ_MS:.2f} x the aim)")
+                  f"({r['batched_ms'] / AIM_TRAJ_MS:.2f} x the aim; its dense products alone: "
+                  f"{r['dense_products_ms']:.2f} ms, {r['dense_products_ms'] / AIM_TRAJ_MS:.2f} x "
+                  f"the aim)")
     for r in dyn:
         if r["T"] == 100 and r["N"] == 8:
             print(f"  GMM prior update + fit, N = 8, prior {r['prior']}: {r['fast_ms']:.1f} ms "
