@@ -42,8 +42,10 @@ def test_batched_dual_search_equals_one_condition_at_a_time(shared_dynamics):
     for (cost, dynamics, x0, prev), epsilon, eta, badmm, got in zip(
             conditions, epsilons, etas, badmms, batched):
         alone = optimize_trajectory(cost, dynamics, x0, prev, epsilon, eta, badmm=badmm)
-        assert (got.eta, got.iterations, got.converged) == (alone.eta, alone.iterations,
-                                                            alone.converged)
+        # The batched forward pass multiplies shared dynamics by all items' gains at once, so its
+        # KL, and the eta interpolated from it, agree with one condition's to round-off.
+        assert (got.iterations, got.converged) == (alone.iterations, alone.converged)
+        np.testing.assert_allclose(got.eta, alone.eta, rtol=1e-10)
         np.testing.assert_allclose(got.kl, alone.kl, rtol=1e-10)
         for name in ("K", "k", "covariance"):
             np.testing.assert_allclose(getattr(got.controller, name),
