@@ -100,11 +100,15 @@ def lqr_backward_batch(add_cost: Callable[[int, np.ndarray], None],
         V~_t = Q~_[x;1],[x;1] - Q~_[x;1],u Q~_uu^-1 Q~_u,[x;1],  Sigma_t = w_t Q~_uu^-1,
 
     with add_cost(t, Q) adding H~_t (B x n x n, n = dX+dU+1) to Q in place, G_t =
-    step_dynamics(t) (B or 1 x dX+1 x n) and the weights w (B x T). Q~_uu is symmetrised; the
-    rest of Q~ is used as computed (its asymmetry is round-off). Items whose Q_uu is not PD at
-    some step are reported in failed_step (their other outputs are meaningless); the others come
-    out as if each ran alone. The work arrays are allocated once per pass; the symmetrised
-    2 Q~_uu is inverted as it is (scaling by 2 is exact, so the gains are those of Q~_uu^-1).
+    step_dynamics(t) (B or 1 x dX+1 x n) and the weights w (B x T). Q~_uu and V~ are symmetrised;
+    the rest of Q~ is used as computed (its asymmetry is the round-off of one step). V~ must be:
+    the gains use Q~_ux and V~ uses Q~_xu, so an antisymmetric part N of V~_t+1 returns in V~_t
+    as A_cl^T N A_cl - K^T B^T N B K, which grows by a factor of order |K|^2 |B|^2 per step
+    (twice per step on the hanger, with gains of 70: gains off by 15 after 80 steps). Items whose
+    Q_uu is not PD at some step are reported in failed_step (their other outputs are
+    meaningless); the others come out as if each ran alone. The work arrays are allocated once
+    per pass; the symmetrised 2 Q~_uu is inverted as it is (scaling by 2 is exact, so the gains
+    are those of Q~_uu^-1).
     """
     B, T = weight.shape
     nx = dX + 1
@@ -127,8 +131,10 @@ def lqr_backward_batch(add_cost: Callable[[int, np.ndarray], None],
             inverses[t] = inverse = _inverse(twice[:, t])
             np.matmul(inverse, Q[:, nx:, :nx], out=gains[:, t])
             gains[:, t] *= -2.0
-            np.matmul(Q[:, :nx, nx:], gains[:, t], out=V)
-            V += Q[:, :nx, :nx]
+            np.matmul(Q[:, :nx, nx:], gains[:, t], out=VG[:, :, :nx])
+            VG[:, :, :nx] += Q[:, :nx, :nx]
+            np.add(VG[:, :, :nx], VG[:, :, :nx].mT, out=V)
+            V *= 0.5
     precision = 0.5 * twice
     chol, failed_step = _cholesky_last_failure(precision)
     w = weight[:, :, None, None]

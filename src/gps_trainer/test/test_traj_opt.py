@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from gps_controller.policies.linear_gaussian import LinearGaussianController
-from gps_trainer.linear_gaussian import forward_pass
+from gps_trainer.linear_gaussian import LinearGaussianDynamics, forward_pass
 from gps_trainer.quadratic_cost import QuadraticCost, expected_cost
 from gps_trainer.random_systems import (random_controller, random_initial_state,
                                         random_stable_dynamics)
@@ -153,3 +153,29 @@ def test_badmm_terms_validation_names_the_field():
         BadmmTerms(np.zeros((T, dU + 1)), np.zeros(T), policy)
     with pytest.raises(ValueError, match="weights: nu must be non-negative"):
         BadmmTerms(np.zeros((T, dU)), -np.ones(T), policy)
+
+
+
+@pytest.mark.parametrize("eta", [1e-3, 1.0, 1e6])
+def test_without_a_cost_the_step_returns_p_prev_even_with_large_gains(eta):
+    # With l = 0 the augmented cost is -log p_prev(u|x) alone, whose minimiser is p_prev itself
+    # at every eta. Here, as on the hanger, p_prev has large gains (about 20) and a stable closed
+    # loop (A + B K = 0.5 R, R a rotation): round-off that the pass once let grow (from an
+    # unsymmetrised value matrix, by |K|^2 |B|^2 per step) gave gains off by their own size.
+    rng = np.random.default_rng(4)
+    steps, n = 40, 4
+    A = 20.0 * rng.standard_normal((n, n)) / np.sqrt(n)
+    rotation = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    dynamics = LinearGaussianDynamics(np.repeat(np.hstack([A, np.eye(n)])[None], steps - 1, 0),
+                                      np.zeros((steps - 1, n)),
+                                      np.repeat(0.01 * np.eye(n)[None], steps - 1, 0))
+    prev = LinearGaussianController(np.repeat((0.5 * rotation - A)[None], steps, 0),
+                                    rng.standard_normal((steps, n)),
+                                    np.repeat(0.1 * np.eye(n)[None], steps, 0))
+    zero = QuadraticCost(np.zeros((steps, 2 * n, 2 * n)), np.zeros((steps, 2 * n)),
+                         np.zeros(steps))
+    new, _ = backward_pass(zero, dynamics, prev, eta, TrajOptConfig())
+    scale = np.abs(prev.K).max()
+    np.testing.assert_allclose(new.K, prev.K, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(new.k, prev.k, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(new.covariance, prev.covariance, rtol=0, atol=1e-12)
