@@ -131,6 +131,7 @@ def lqr_backward_batch(add_cost: Callable[[int, np.ndarray], None],
             inverses[t] = inverse = _inverse(twice[:, t])
             np.matmul(inverse, Q[:, nx:, :nx], out=gains[:, t])
             gains[:, t] *= -2.0
+            # V~ unsymmetrised in VG's first columns (free until the next step), then V.
             np.matmul(Q[:, :nx, nx:], gains[:, t], out=VG[:, :, :nx])
             VG[:, :, :nx] += Q[:, :nx, :nx]
             np.add(VG[:, :, :nx], VG[:, :, :nx].mT, out=V)
