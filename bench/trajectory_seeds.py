@@ -1,6 +1,11 @@
 """Trajectory optimisation on the hanger task over several seeds: when does every training
 condition first succeed, how long does a run take, and does anything fail (exception, NaN,
-no positive-definite solution)?
+no positive-definite solution, a dual search that ends without meeting its KL bound)?
+
+Column "unconverged": the condition-iterations whose dual search ended with |KL - epsilon| at
+or above its tolerance; "over": those of them whose KL is above the bound (the step went
+further than the trust region allows; the others stopped at min_eta with the constraint
+inactive).
 
 Each seed is a full run folder under --out (config, metrics, checkpoints, plot). Runs go in
 parallel processes (--jobs). Prints a table and one JSON line.
@@ -33,6 +38,8 @@ def run_seed(config_path: str, out: str, seed: int, iterations: int) -> dict:
     return {
         "seed": seed, "wall_s": time.perf_counter() - started, "error": error,
         "non_finite": sum(not math.isfinite(v) for v in numbers),
+        "unconverged": sum(not r["converged"] for r in records),
+        "kl_over_epsilon": sum(not r["converged"] and r["kl"] > r["epsilon"] for r in records),
         "first_full_success": first_full_success(records),
         "successes_last_iteration": sum(r["success"] for r in last),
         "conditions": len(last),
@@ -55,11 +62,12 @@ def main():
                                 [args.out] * len(args.seeds), args.seeds,
                                 [args.iterations] * len(args.seeds)))
     print(f"{'seed':>4} {'first all-success itr':>22} {'last itr successes':>19} "
-          f"{'wall s':>7} {'NaN':>4}  error")
+          f"{'wall s':>7} {'NaN':>4} {'unconverged':>11} {'over':>4}  error")
     for r in results:
         print(f"{r['seed']:>4} {str(r['first_full_success']):>22} "
               f"{r['successes_last_iteration']:>9}/{r['conditions']:<9} {r['wall_s']:7.1f} "
-              f"{r['non_finite']:>4}  {(r['error'] or '').strip().splitlines()[-1:] or ''}")
+              f"{r['non_finite']:>4} {r['unconverged']:>11} {r['kl_over_epsilon']:>4}  "
+              f"{(r['error'] or '').strip().splitlines()[-1:] or ''}")
     print(json.dumps({"bench": "trajectory_seeds", "iterations": args.iterations,
                       "jobs": args.jobs, "total_wall_s": time.perf_counter() - started,
                       "results": results}))
