@@ -130,7 +130,7 @@ def _plain_em(data, mixture, max_iterations=100, tolerance=1e-5, reg=1e-6):
 
 def test_pruned_truncated_em_ends_where_plain_em_does():
     """Transitions of a trajectory pool spread through state space, so that most clusters are
-    far from most points: the E-steps skip pairs (bounds and partial distances) and truncate
+    far from most points: the E-steps skip pairs (distance bounds) and truncate
     responsibilities, and still reach the mixture of plain EM from the same seed."""
     rng = np.random.default_rng(7)
     T, dX, dU = 60, 8, 3
