@@ -45,13 +45,29 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, where: str = "
         raise ConfigError(f"{where or cls.__name__}: {exc}") from None
 
 
-def load_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
-    """Read `path` (optionally one top-level `section` of it) into dataclass `cls`."""
+def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict:
+    """The top-level mapping of YAML file `path` ({} for an empty file). A missing file, text
+    that is not YAML (the message gives the line and column where parsing stopped) or a
+    top level that is not a mapping is a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    with path.open() as f:
-        data = yaml.safe_load(f) or {}
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        with path.open() as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got "
+                          f"{type(data).__name__}")
+    return data
+
+
+def load_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
+    """Read `path` (optionally one top-level `section` of it) into dataclass `cls`."""
+    data = read_yaml_mapping(path)
     if section is not None:
         if section not in data:
             raise ConfigError(f"{path}: no section {section!r}")

@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gps_controller.typed_config import ConfigError, from_mapping, load_yaml, to_mapping
+from gps_controller.typed_config import (ConfigError, from_mapping, load_yaml, read_yaml_mapping,
+                                         to_mapping)
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,27 @@ def test_load_yaml_section_and_missing_file(tmp_path):
         load_yaml(Outer, path, "sim")
     with pytest.raises(ConfigError, match="config file not found"):
         load_yaml(Outer, tmp_path / "none.yaml")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("steps: [1, 2\n", r"(?s)c.yaml: malformed YAML: .*line 2, column 1"),
+    ("steps: 1\n  gain: 2\n", r"(?s)c.yaml: malformed YAML: .*line 2, column 7"),
+    ("- steps\n- gain\n", "c.yaml: expected a mapping at the top level, got list"),
+    ("42\n", "c.yaml: expected a mapping at the top level, got int"),
+])
+def test_unreadable_yaml_names_the_file_and_where(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        read_yaml_mapping(path)
+    with pytest.raises(ConfigError, match=message):
+        load_yaml(Outer, path)
+
+
+def test_an_empty_yaml_file_is_an_empty_mapping(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("# nothing set\n")
+    assert read_yaml_mapping(path) == {}
+    assert load_yaml(Outer, path) == Outer()
+    with pytest.raises(ConfigError, match="conditions file not found: .*none.yaml"):
+        read_yaml_mapping(tmp_path / "none.yaml", "conditions file")

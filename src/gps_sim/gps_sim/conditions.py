@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from gps_controller.typed_config import ConfigError, from_mapping, load_yaml
+from gps_controller.typed_config import ConfigError, from_mapping, load_yaml, read_yaml_mapping
 
 Vec3 = tuple[float, float, float]
 Rgba = tuple[float, float, float, float]
@@ -160,7 +159,7 @@ class _ConditionList:
 def load_conditions(path: str | Path, section: str) -> tuple[HangerCondition, ...]:
     """Read the condition list `section` of YAML file `path`, with clear errors."""
     path = Path(path)
-    data = _read_yaml_mapping(path)
+    data = read_yaml_mapping(path, "conditions file")
     if section not in data:
         known = [k for k in data if k != "task"]
         raise ConfigError(f"{path}: no condition set {section!r}; sets in file: {known}")
@@ -176,13 +175,12 @@ def load_conditions(path: str | Path, section: str) -> tuple[HangerCondition, ..
 
 def condition_sets(path: str | Path) -> list[str]:
     """The names of the condition sets in YAML file `path` (every top-level key but `task`)."""
-    return [name for name in _read_yaml_mapping(Path(path)) if name != "task"]
+    return [name for name in read_yaml_mapping(path, "conditions file") if name != "task"]
 
 
 def load_task_config(path: str | Path) -> HangerTaskConfig:
     """Read the optional `task` section of `path`; defaults when the file has none."""
-    path = Path(path)
-    if "task" not in _read_yaml_mapping(path):
+    if "task" not in read_yaml_mapping(path, "conditions file"):
         return HangerTaskConfig()
     return load_yaml(HangerTaskConfig, path, "task")
 
@@ -193,19 +191,6 @@ def sample_rack_pose(task: HangerTaskConfig, rng: np.random.Generator) -> tuple[
     position = tuple(float(v) for v in np.asarray(task.rack_nominal_position) + offset)
     yaw = float(rng.uniform(-task.rack_yaw_range, task.rack_yaw_range))
     return position, yaw
-
-
-def _read_yaml_mapping(path: Path) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"conditions file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of condition sets, "
-                          f"got {type(data).__name__}")
-    return data
 
 
 def _check_rgba(rgba: Rgba, where: str) -> None:

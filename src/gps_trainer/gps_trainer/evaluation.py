@@ -24,6 +24,7 @@ import torch
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_sim.conditions import load_conditions, load_task_config
 from gps_sim.env import HangerEnv
+from gps_trainer.cli import input_errors_reported
 from gps_trainer.rollout import target_distance
 
 
@@ -117,12 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise", action="store_true", help="sample the policy's noise")
     parser.add_argument("--out", help="folder for results.json and feature-point frames")
     args = parser.parse_args(argv)
-    policy = GaussianPolicy.load(args.policy, device="cpu")
-    task = load_task_config(args.conditions)
-    if policy.uses_images:                  # render at the size the policy was trained on
-        task = replace(task, image_size=int(policy.architecture["image_size"][0]))
-    env = HangerEnv(load_conditions(args.conditions, args.set), task,
-                    render_observations=policy.uses_images)
+    with input_errors_reported(parser):
+        policy = GaussianPolicy.load(args.policy, device="cpu")
+        task = load_task_config(args.conditions)
+        if policy.uses_images:                  # render at the size the policy was trained on
+            task = replace(task, image_size=int(policy.architecture["image_size"][0]))
+        env = HangerEnv(load_conditions(args.conditions, args.set), task,
+                        render_observations=policy.uses_images)
     out = Path(args.out) if args.out else None
     print(f"evaluating {args.policy} on {len(env.conditions)} conditions of {args.set!r}")
     results = evaluate(env, policy, args.trials, args.seed, args.noise,

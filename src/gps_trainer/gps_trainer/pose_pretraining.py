@@ -45,6 +45,7 @@ from gps_controller.policies.networks import (PoseRegressionCNN, PoseRegressionC
 from gps_controller.typed_config import ConfigError, from_mapping, load_yaml, to_mapping
 from gps_sim.conditions import HangerCondition, HangerTaskConfig, sample_rack_pose
 from gps_sim.env import HangerEnv
+from gps_trainer.cli import input_errors_reported
 
 CONFIG_SECTION = "pose_pretraining"
 DATASET_FILE = "pose_dataset.npz"
@@ -457,9 +458,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recollect", action="store_true", help="collect even if saved")
     parser.add_argument("--retrain", action="store_true", help="train even if saved")
     args = parser.parse_args(argv)
-    config = load_config(args.config, n_poses=args.n_poses, image_size=args.image_size,
-                         sgd_steps=args.sgd_steps, seed=args.seed, device=args.device)
-    env = HangerEnv.from_yaml(args.conditions, args.condition_set, render_observations=False)
+    with input_errors_reported(parser):
+        config = load_config(args.config, n_poses=args.n_poses, image_size=args.image_size,
+                             sgd_steps=args.sgd_steps, seed=args.seed, device=args.device)
+        env = HangerEnv.from_yaml(args.conditions, args.condition_set, render_observations=False)
     try:
         _, stats = run(config, env, Path(args.out), args.recollect, args.retrain)
     finally:

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from gps_controller.typed_config import read_yaml_mapping
+
 CHECKPOINT = re.compile(r"itr_(\d+)\.pkl$")
 
 
@@ -44,7 +46,7 @@ class RunFolder:
     def read_config(self) -> dict:
         if not self.config_path.is_file():
             raise FileNotFoundError(f"{self.path} holds no run (no config.yaml)")
-        return yaml.safe_load(self.config_path.read_text())
+        return read_yaml_mapping(self.config_path, "run config")
 
     def append_metrics(self, records: list[dict]) -> None:
         with self.metrics_path.open("a") as f:

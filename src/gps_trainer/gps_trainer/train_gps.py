@@ -42,6 +42,7 @@ from gps_sim.conditions import load_conditions, load_task_config
 from gps_sim.env import HangerEnv
 from gps_trainer import pose_pretraining
 from gps_trainer.badmm import BadmmConfig, GuidedPolicySearch, PolicyData
+from gps_trainer.cli import input_errors_reported
 from gps_controller.noise import exploration_noise
 from gps_trainer.evaluation import summary
 from gps_trainer.plots import plot_training_curves
@@ -353,9 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
     run = RunFolder(args.run_dir)
-    config = (from_mapping(GpsRunConfig, run.read_config()) if args.resume
-              else load_config(args.config, seed=args.seed))
-    report = train(config, run, resume=args.resume)
+    with input_errors_reported(parser):
+        config = (from_mapping(GpsRunConfig, run.read_config()) if args.resume
+                  else load_config(args.config, seed=args.seed))
+        report = train(config, run, resume=args.resume)
     for name in (config.train_set, config.test_set):
         r = report[name]
         print(f"{name}: {r['successes']}/{r['trials']} = {100 * r['success_rate']:.1f}% "

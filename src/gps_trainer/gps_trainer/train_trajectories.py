@@ -22,6 +22,7 @@ import numpy as np
 from gps_controller.typed_config import from_mapping, to_mapping
 from gps_sim.env import HangerEnv
 from gps_controller.noise import exploration_noise
+from gps_trainer.cli import input_errors_reported
 from gps_trainer.plots import plot_training_curves
 from gps_trainer.rollout import rollout
 from gps_trainer.run_folder import RunFolder
@@ -134,13 +135,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="continue the run in --run-dir from its last checkpoint")
     args = parser.parse_args(argv)
     run = RunFolder(args.run_dir)
-    if args.resume:
-        config = from_mapping(TrajectoryRunConfig, run.read_config())
-        if args.iterations is not None:
-            config = replace(config, iterations=args.iterations)
-    else:
-        config = load_config(args.config, seed=args.seed, iterations=args.iterations)
-    records = train(config, run, resume=args.resume)
+    with input_errors_reported(parser):
+        if args.resume:
+            config = from_mapping(TrajectoryRunConfig, run.read_config())
+            if args.iterations is not None:
+                config = replace(config, iterations=args.iterations)
+        else:
+            config = load_config(args.config, seed=args.seed, iterations=args.iterations)
+        records = train(config, run, resume=args.resume)
     first = first_full_success(records)
     print(f"all {len({r['condition'] for r in records})} conditions succeed first at iteration "
           f"{first}" if first is not None else "not every condition succeeded yet")

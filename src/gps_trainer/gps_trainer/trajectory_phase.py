@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import yaml
 
-from gps_controller.typed_config import ConfigError
+from gps_controller.typed_config import ConfigError, read_yaml_mapping
 
 from gps_controller.layout import Layout
 from gps_trainer.costs import CostConfig, build_cost
@@ -55,16 +54,12 @@ def read_run_config(path: str | Path) -> dict:
     """A run config file as a mapping, its `phase_file` (relative to it) read in as `phase` and
     its `conditions_file` made absolute, so one phase description serves every run config."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    mapping = yaml.safe_load(path.read_text()) or {}
+    mapping = read_yaml_mapping(path)
     if "phase_file" in mapping:
         if "phase" in mapping:
             raise ConfigError(f"{path}: give phase or phase_file, not both")
-        phase_path = path.parent / mapping.pop("phase_file")
-        if not phase_path.is_file():
-            raise ConfigError(f"{path}: phase_file {phase_path} not found")
-        mapping["phase"] = yaml.safe_load(phase_path.read_text()) or {}
+        mapping["phase"] = read_yaml_mapping(path.parent / mapping.pop("phase_file"),
+                                             f"{path}: phase_file")
     if "conditions_file" in mapping:
         mapping["conditions_file"] = str((path.parent / mapping["conditions_file"]).resolve())
     return mapping

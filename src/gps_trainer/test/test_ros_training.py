@@ -21,6 +21,7 @@ processes talking over Fast DDS.
 import ast
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,6 +84,22 @@ def test_bringup_starts_what_the_launch_file_describes():
             assert ["--params-file", str(params_file)] == cmd[4:6]
     trainer = [s for s in specs if s.executable == "trainer_node"][0]
     assert trainer.shutdown_on_exit and trainer.params["run_dir"] == "runs/hanger_ros"
+
+
+def test_a_malformed_config_stops_the_trainer_node_with_one_message(tmp_path):
+    """A YAML error in the config file is a start-up error (exit status 1, a fatal log line
+    naming the file and the line), not a traceback; nothing is written to the run folder."""
+    config = tmp_path / "preset.yaml"
+    config.write_text("seed: 0\nend_to_end_iterations: [2\n")
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "gps_trainer.trainer_node", "--ros-args",
+                           "-p", f"run_dir:={run_dir}", "-p", f"config_file:={config}"],
+                          capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output
+    assert re.search(r"(?s)cannot start: .*preset.yaml: malformed YAML: .*line 3", output), output
+    assert not run_dir.exists()
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """The trajectory-optimisation run on the real MuJoCo hanger scene: it writes its run folder, a
 resumed run continues exactly where an uninterrupted one would be, and bad input is refused."""
 
+import re
+
 import numpy as np
 import pytest
 import yaml
@@ -66,9 +68,35 @@ def test_new_run_refuses_a_folder_that_holds_one(small_task, tmp_path):
         train(load_config(small_task, iterations=1), run, log=lambda *_: None)
 
 
-def test_resume_without_a_run_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="holds no run"):
-        main(["--run-dir", str(tmp_path / "nothing"), "--resume"])
+def usage_error(argv, capsys) -> str:
+    """What the command prints when it stops on bad input: exit status 2, one error line."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_resume_without_a_run_is_a_clear_error(tmp_path, capsys):
+    err = usage_error(["--run-dir", str(tmp_path / "nothing"), "--resume"], capsys)
+    assert "error: " in err and "nothing holds no run (no config.yaml)" in err
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda text: text + "seed: [4\n", "run.yaml: malformed YAML"),
+    (lambda text: text.replace("conditions.yaml", "absent.yaml"),
+     "conditions file not found: .*absent.yaml"),
+    (lambda text: text.replace("iterations: 3", "iterations: three"),
+     "iterations: expected an integer"),
+])
+def test_bad_config_files_are_usage_errors_before_anything_is_written(small_task, tmp_path,
+                                                                       capsys, change, message):
+    small_task.write_text(change(small_task.read_text()))
+    run_dir = tmp_path / "run"
+    err = usage_error(["--config", str(small_task), "--run-dir", str(run_dir)], capsys)
+    assert re.search(message, err), err
+    assert not (run_dir / "config.yaml").exists()
 
 
 def test_bad_config_values_are_refused(tmp_path):
