@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from gps_controller.typed_config import ConfigError
+from gps_controller.typed_config import ConfigError, read_yaml_mapping
 from gps_sim.conditions import condition_sets, load_conditions, load_task_config
 from gps_trainer.gui.target_limits import TargetLimits
 
@@ -69,15 +69,10 @@ def append_condition(path: str | Path, set_name: str, condition: NewCondition) -
 
 
 def _read_mapping(path: Path) -> dict:
-    if not path.is_file():
-        raise ConditionFileError(f"conditions file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConditionFileError(f"{path.name}: malformed YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConditionFileError(f"{path.name}: expected a mapping of condition sets")
-    return data
+        return read_yaml_mapping(path, "conditions file")
+    except ConfigError as exc:
+        raise ConditionFileError(str(exc)) from None
 
 
 def _task_of(path: Path):
