@@ -8,8 +8,8 @@ import torch
 
 from gps_controller import messages
 from gps_controller.layout import PR2_RIGHT_ARM
-from gps_controller.policies.gaussian_policy import (GaussianPolicy, resolve_device,
-                                                     whitening_from_data)
+from gps_controller.policies.gaussian_policy import (GaussianPolicy, PolicyFileError,
+                                                     resolve_device, whitening_from_data)
 from gps_controller.policies.networks import CPU_CNN, FullStateMLP, VisuomotorCNN
 
 L = PR2_RIGHT_ARM
@@ -123,8 +123,29 @@ def test_policy_weights_message_round_trip_gives_identical_outputs(make):
 
 def test_file_that_is_not_a_policy_is_refused(tmp_path):
     torch.save({"architecture": {"kind": "full_state_mlp"}}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a saved policy, missing"):
+    with pytest.raises(PolicyFileError, match="other.pt: not a saved policy, missing"):
         GaussianPolicy.load(tmp_path / "other.pt")
+
+
+def test_unreadable_policy_files_are_refused_naming_the_file(tmp_path):
+    """Text, a truncated policy file, a pickled object (not tensors and plain data) and a policy
+    whose tensors do not fit its architecture: PolicyFileError naming the file, never a load."""
+    policy = mlp_policy()
+    policy.save(tmp_path / "good.pt")
+    whole = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "text.pt").write_text("not a policy\n")
+    (tmp_path / "truncated.pt").write_bytes(whole[:len(whole) // 2])
+    torch.save({"architecture": policy.architecture, "state_dict": policy.network},
+               tmp_path / "pickled.pt")
+    data = torch.load(tmp_path / "good.pt", weights_only=True)
+    data["state_dict"]["head.out.weight"] = data["state_dict"]["head.out.weight"][:, :-1]
+    torch.save(data, tmp_path / "misfit.pt")
+    for name, reason in (("text", "torch cannot read it"), ("truncated", "torch cannot read it"),
+                         ("pickled", "torch cannot read it"), ("misfit", "wrong shape")):
+        with pytest.raises(PolicyFileError, match=f"{name}.pt: .*{reason}"):
+            GaussianPolicy.load(tmp_path / f"{name}.pt")
+    with pytest.raises(FileNotFoundError, match="policy file not found: .*absent.pt"):
+        GaussianPolicy.load(tmp_path / "absent.pt")
 
 
 def test_tensors_that_do_not_fit_the_architecture_are_refused():

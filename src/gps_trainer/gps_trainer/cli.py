@@ -12,9 +12,10 @@ import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from gps_controller.policies.gaussian_policy import PolicyFileError
 from gps_controller.typed_config import ConfigError
 
-INPUT_ERRORS = (ConfigError, FileNotFoundError, FileExistsError)
+INPUT_ERRORS = (ConfigError, PolicyFileError, FileNotFoundError, FileExistsError)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 part of the run folder, and a resumed run finishes what a killed one started."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,19 @@ def _interrupt_after(prefix):
         if str(line).startswith(prefix):
             raise KeyboardInterrupt
     return log
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "policy file not found: .*policy.pt"),
+    (b"not a policy\n", "policy.pt: torch cannot read it as a saved policy"),
+])
+def test_evaluation_refuses_a_bad_policy_file_in_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "policy.pt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SystemExit) as stop:
+        evaluation.main(["--policy", str(path), "--conditions",
+                         str(CONFIG_DIR / "hanger_conditions.yaml")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and re.search(f"error: .*{message}", err), err

@@ -15,6 +15,7 @@ architecture dict, so `build_network` rebuilds the network before the weights ar
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,10 @@ from gps_controller.messages import NetworkPolicyParams
 from gps_controller.policies.networks import FullStateMLP, VisuomotorCNN, build_network
 
 _FILE_KEYS = ("architecture", "state_dict", "obs_mean", "obs_scale", "covariance")
+
+
+class PolicyFileError(ValueError):
+    """A policy file that is not a saved GaussianPolicy (GaussianPolicy.load)."""
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -204,13 +209,28 @@ class GaussianPolicy:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None) -> "GaussianPolicy":
-        """Read a file written by `save` (tensors and plain data only: weights_only=True)."""
-        data = torch.load(Path(path), map_location="cpu", weights_only=True)
+        """Read a file written by `save` (tensors and plain data only: weights_only=True).
+        A file torch cannot read (not a torch file, truncated, or holding more than tensors and
+        plain data) or one that is not a saved policy raises PolicyFileError naming it; a
+        missing file raises FileNotFoundError."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"policy file not found: {path}")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+            raise PolicyFileError(f"{path}: torch cannot read it as a saved policy "
+                                  f"({type(exc).__name__}; a saved policy is a torch file of "
+                                  f"tensors and plain data only)") from None
         missing = [key for key in _FILE_KEYS if not isinstance(data, dict) or key not in data]
         if missing:
-            raise ValueError(f"{path}: not a saved policy, missing {missing}")
-        return cls._build(data["architecture"], data["state_dict"], data["obs_mean"].numpy(),
-                          data["obs_scale"].numpy(), data["covariance"].numpy(), device)
+            raise PolicyFileError(f"{path}: not a saved policy, missing {missing}")
+        try:
+            return cls._build(data["architecture"], data["state_dict"],
+                              data["obs_mean"].numpy(), data["obs_scale"].numpy(),
+                              data["covariance"].numpy(), device)
+        except ValueError as exc:
+            raise PolicyFileError(f"{path}: {exc}") from None
 
     @classmethod
     def _build(cls, architecture, state_dict, obs_mean, obs_scale, covariance,
