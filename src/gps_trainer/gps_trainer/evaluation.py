@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from gps_controller.policies.gaussian_policy import GaussianPolicy
+from gps_controller.policies.gaussian_policy import GaussianPolicy, PolicyFileError
 from gps_sim.conditions import load_conditions, load_task_config
 from gps_sim.env import HangerEnv
 from gps_trainer.cli import input_errors_reported
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise", action="store_true", help="sample the policy's noise")
     parser.add_argument("--out", help="folder for results.json and feature-point frames")
     args = parser.parse_args(argv)
-    with input_errors_reported(parser):
+    with input_errors_reported(parser, PolicyFileError):
         policy = GaussianPolicy.load(args.policy, device="cpu")
         task = load_task_config(args.conditions)
         if policy.uses_images:                  # render at the size the policy was trained on
