@@ -2,6 +2,8 @@
 condition first succeed, how long does a run take, and does anything fail (exception, NaN,
 no positive-definite solution, a dual search that ends without meeting its KL bound)?
 
+Column "success % per 15 itr": the share of samples that succeed in iterations 0-14, 15-29, ...
+(over all conditions), to compare learning speed and later stability between configs.
 Column "unconverged": the condition-iterations whose dual search ended with |KL - epsilon| at
 or above its tolerance; "over": those of them whose KL is above the bound (the step went
 further than the trust region allows; the others stopped at min_eta with the constraint
@@ -25,6 +27,18 @@ from gps_trainer.run_folder import RunFolder
 from gps_trainer.train_trajectories import first_full_success, load_config, train
 
 
+WINDOW = 15
+
+
+def success_by_window(records: list[dict], iterations: int) -> list[float]:
+    """Percent of samples that succeed in each window of WINDOW iterations (NaN: none run)."""
+    rates = []
+    for start in range(0, iterations, WINDOW):
+        rows = [r for r in records if start <= r["iteration"] < start + WINDOW]
+        rates.append(100.0 * sum(r["success"] for r in rows) / len(rows) if rows else math.nan)
+    return rates
+
+
 def run_seed(config_path: str, out: str, seed: int, iterations: int) -> dict:
     started = time.perf_counter()
     try:
@@ -42,6 +56,7 @@ def run_seed(config_path: str, out: str, seed: int, iterations: int) -> dict:
         "kl_over_epsilon": sum(not r["converged"] and r["kl"] > r["epsilon"] for r in records),
         "first_full_success": first_full_success(records),
         "successes_last_iteration": sum(r["success"] for r in last),
+        "success_percent_by_window": success_by_window(records, iterations),
         "conditions": len(last),
         "full_success_iterations": sorted({r["iteration"] for r in records} - {
             r["iteration"] for r in records if not r["success"]}),
@@ -62,10 +77,13 @@ def main():
                                 [args.out] * len(args.seeds), args.seeds,
                                 [args.iterations] * len(args.seeds)))
     print(f"{'seed':>4} {'first all-success itr':>22} {'last itr successes':>19} "
-          f"{'wall s':>7} {'NaN':>4} {'unconverged':>11} {'over':>4}  error")
+          f"{'success % per 15 itr':>20} {'wall s':>7} {'NaN':>4} {'unconverged':>11} "
+          f"{'over':>4}  error")
     for r in results:
+        windows = " ".join(f"{v:.0f}" for v in r["success_percent_by_window"])
         print(f"{r['seed']:>4} {str(r['first_full_success']):>22} "
-              f"{r['successes_last_iteration']:>9}/{r['conditions']:<9} {r['wall_s']:7.1f} "
+              f"{r['successes_last_iteration']:>9}/{r['conditions']:<9} {windows:>20} "
+              f"{r['wall_s']:7.1f} "
               f"{r['non_finite']:>4} {r['unconverged']:>11} {r['kl_over_epsilon']:>4}  "
               f"{(r['error'] or '').strip().splitlines()[-1:] or ''}")
     print(json.dumps({"bench": "trajectory_seeds", "iterations": args.iterations,
