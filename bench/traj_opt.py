@@ -34,6 +34,7 @@ import argparse
 import copy
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -53,6 +54,11 @@ CONFIG = TrajOptConfig()
 # Issue 4's aims: 20x and 10x the original code base's 195 ms (trajectory update per condition,
 # T = 100) and 210 ms (GMM prior update + dynamics fit, 8 samples), 1 BLAS thread.
 AIM_TRAJ_MS, AIM_DYNAMICS_MS = 195.0 / 20, 210.0 / 10
+
+
+def progress(line):
+    """One line per finished case on stderr (the table and the JSON line go to stdout)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def median_time(fn, repeats):
@@ -260,8 +266,15 @@ def main():
                      ("first", 8, 50), ("first", 8, 200), ("steady", 4, 100),
                      ("steady", 8, 100), ("steady", 16, 100), ("steady", 8, 50),
                      ("steady", 8, 200)]
-    traj = [bench_traj(M, T, args.repeats) for M, T in traj_cases]
-    dyn = [bench_dynamics(N, T, args.repeats, scenario) for scenario, N, T in dyn_cases]
+    traj, dyn = [], []
+    for M, T in traj_cases:
+        traj.append(bench_traj(M, T, args.repeats))
+        progress(f"trajectory update M = {M}, T = {T}: {traj[-1]['batched_ms']:.1f} ms per "
+                 f"condition ({len(traj)}/{len(traj_cases)})")
+    for scenario, N, T in dyn_cases:
+        dyn.append(bench_dynamics(N, T, args.repeats, scenario))
+        progress(f"GMM prior + fit, {scenario}, N = {N}, T = {T}: {dyn[-1]['fast_ms']:.1f} ms "
+                 f"({len(dyn)}/{len(dyn_cases)})")
     print_tables(traj, dyn)
     print(json.dumps({"benchmark": "traj_opt", "dX": DX, "dU": DU, "repeats": args.repeats,
                       "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),

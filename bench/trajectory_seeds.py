@@ -10,7 +10,8 @@ further than the trust region allows; the others stopped at min_eta with the con
 inactive).
 
 Each seed is a full run folder under --out (config, metrics, checkpoints, plot). Runs go in
-parallel processes (--jobs). Prints a table and one JSON line.
+parallel processes (--jobs); a line on stderr as each finishes. Prints a table and one JSON
+line.
 
     . scripts/env.sh && python bench/trajectory_seeds.py --seeds 0 1 2 3 4 --iterations 15
 """
@@ -18,9 +19,10 @@ parallel processes (--jobs). Prints a table and one JSON line.
 import argparse
 import json
 import math
+import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from gps_trainer.run_folder import RunFolder
@@ -73,9 +75,14 @@ def main():
     args = parser.parse_args()
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(run_seed, [args.config] * len(args.seeds),
-                                [args.out] * len(args.seeds), args.seeds,
-                                [args.iterations] * len(args.seeds)))
+        futures = [pool.submit(run_seed, args.config, args.out, seed, args.iterations)
+                   for seed in args.seeds]
+        for done, future in enumerate(as_completed(futures), 1):
+            r = future.result()
+            print(f"seed {r['seed']} finished in {r['wall_s']:.0f} s "
+                  f"({done}/{len(futures)}){': failed' if r['error'] else ''}",
+                  file=sys.stderr, flush=True)
+        results = [future.result() for future in futures]
     print(f"{'seed':>4} {'first all-success itr':>22} {'last itr successes':>19} "
           f"{'success % per 15 itr':>20} {'wall s':>7} {'NaN':>4} {'unconverged':>11} "
           f"{'over':>4}  error")
