@@ -56,9 +56,23 @@ class RunFolder:
             os.fsync(f.fileno())
 
     def read_metrics(self) -> list[dict]:
+        """The metric records. Each is written as one line ending in a newline, so a last line
+        without one is a record cut off by a crash (or still being written): it is left out, as
+        the resume drops it anyway (it is past the last checkpoint). A line that does not parse
+        elsewhere is damage: ValueError naming the file and line."""
         if not self.metrics_path.is_file():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+        *complete, _unfinished = self.metrics_path.read_text().split("\n")
+        records = []
+        for number, line in enumerate(complete, 1):
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{self.metrics_path}, line {number}: not a metric record "
+                                 f"({exc})") from None
+        return records
 
     def save_checkpoint(self, iteration: int, state: Any, keep: int | None = None) -> Path:
         """Write the state after `iteration`; with `keep`, delete all but the newest `keep`."""

@@ -32,6 +32,28 @@ def test_truncate_drops_records_past_the_checkpoint(tmp_path):
     assert run.read_metrics() == [{"iteration": 0}, {"iteration": 1}]
 
 
+def test_a_record_cut_off_by_a_crash_is_left_out_and_dropped_on_resume(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.create({})
+    run.append_metrics([{"iteration": i, "cost": -1.5 * i} for i in range(3)])
+    with run.metrics_path.open("a") as f:
+        f.write('{"iteration": 3, "co')
+    assert run.read_metrics() == [{"iteration": i, "cost": -1.5 * i} for i in range(3)]
+    run.truncate_metrics(1)
+    assert run.metrics_path.read_text() == "".join(
+        f'{{"iteration": {i}, "cost": {-1.5 * i}}}\n' for i in range(2))
+
+
+def test_a_damaged_metric_line_is_an_error_naming_it(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.create({})
+    run.append_metrics([{"iteration": 0}])
+    with run.metrics_path.open("a") as f:
+        f.write('{"iteration": 1, "co\n{"iteration": 2}\n')
+    with pytest.raises(ValueError, match=r"metrics.jsonl, line 2: not a metric record"):
+        run.read_metrics()
+
+
 def test_create_refuses_an_existing_run(tmp_path):
     run = RunFolder(tmp_path / "r")
     run.create({})

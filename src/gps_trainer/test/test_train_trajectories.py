@@ -45,8 +45,11 @@ def test_resumed_run_equals_uninterrupted_run(small_task, tmp_path):
 
     resumed = RunFolder(tmp_path / "resumed")
     train(load_config(small_task, iterations=2), resumed, log=lambda *_: None)
-    # a crash after metrics were written but before the checkpoint: a stray record of itr 2
+    # a crash after metrics were written but before the checkpoint: a stray record of itr 2,
+    # and the next one cut off mid-line
     resumed.append_metrics([{"iteration": 2, "condition": 0, "stray": True}])
+    with resumed.metrics_path.open("a") as f:
+        f.write('{"iteration": 2, "condition": 1, "sam')
     assert main(["--run-dir", str(resumed.path), "--resume", "--iterations", "3"]) == 0
 
     # The samples are identical; the optimiser's numbers may differ in the last bits because
