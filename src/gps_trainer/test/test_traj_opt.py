@@ -155,7 +155,6 @@ def test_badmm_terms_validation_names_the_field():
         BadmmTerms(np.zeros((T, dU)), -np.ones(T), policy)
 
 
-
 @pytest.mark.parametrize("eta", [1e-3, 1.0, 1e6])
 def test_without_a_cost_the_step_returns_p_prev_even_with_large_gains(eta):
     # With l = 0 the augmented cost is -log p_prev(u|x) alone, whose minimiser is p_prev itself
