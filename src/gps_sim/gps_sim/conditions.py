@@ -142,8 +142,9 @@ class HangerTaskConfig:
             if len(q) != 7:
                 raise ConfigError(f"task.initial_right_arm_q[{grasp}]: expected 7 joint angles, "
                                   f"got {len(q)}")
-        if self.initial_joint_noise_std < 0:
-            raise ConfigError("task.initial_joint_noise_std must be >= 0")
+        if not (math.isfinite(self.initial_joint_noise_std) and self.initial_joint_noise_std >= 0):
+            raise ConfigError(f"task.initial_joint_noise_std: expected a finite number >= 0 "
+                              f"(rad), got {self.initial_joint_noise_std}")
 
     @property
     def substeps(self) -> int:

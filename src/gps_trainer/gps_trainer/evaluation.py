@@ -2,7 +2,11 @@
 in its input, on any conditions file.
 
 For every condition, `trials` episodes of the policy's mean action (or with its noise) from the
-condition's start; the task's success test decides each trial. A few camera frames with the
+condition's start; the task's success test decides each trial. The start is the condition's arm
+pose exactly (task.initial_joint_noise_std, 0 in the shipped conditions file), so mean-action
+trials repeat one outcome; `--start-noise` perturbs each trial's start pose (each right-arm joint,
+Gaussian, radians, its own seed per trial) to see how far a policy's success holds off the poses
+it was trained from. A few camera frames with the
 policy's learned feature points drawn on them are saved (the paper's Fig. 5/6).
 
     python -m gps_trainer.evaluation --policy runs/x/policy.pt \
@@ -30,10 +34,18 @@ from gps_trainer.rollout import target_distance
 
 @dataclass(frozen=True)
 class ConditionResult:
+    """One condition's trials: successes and each trial's final mean EE-target distance (m)."""
     name: str
     successes: int
-    trials: int
-    final_distance: float
+    final_distances: tuple[float, ...]
+
+    @property
+    def trials(self) -> int:
+        return len(self.final_distances)
+
+    @property
+    def final_distance(self) -> float:
+        return float(np.mean(self.final_distances))
 
     @property
     def rate(self) -> float:
@@ -75,9 +87,17 @@ def evaluate(env: HangerEnv, policy: GaussianPolicy, trials: int, seed: int = 0,
             distances.append(distance)
             if frames_dir is not None and trial == 0 and policy.uses_images:
                 save_feature_point_frames(policy, frames, frames_dir / f"{spec.name}.png")
-        results.append(ConditionResult(spec.name, wins, trials, float(np.mean(distances))))
-        log(f"  {spec.name:28s} {wins}/{trials}  final distance {100 * np.mean(distances):4.1f} cm")
+        results.append(ConditionResult(spec.name, wins, tuple(distances)))
+        log(condition_line(results[-1]))
     return results
+
+
+def condition_line(result: ConditionResult) -> str:
+    """`name  wins/trials  final distance` (mean, and the range over trials when they differ)."""
+    line = f"  {result.name:28s} {result.successes}/{result.trials}  final distance " \
+           f"{100 * result.final_distance:4.1f} cm"
+    low, high = min(result.final_distances), max(result.final_distances)
+    return line + (f" ({100 * low:.1f}-{100 * high:.1f})" if high > low else "")
 
 
 def save_feature_point_frames(policy: GaussianPolicy, frames: np.ndarray, path: Path,
@@ -105,7 +125,9 @@ def summary(results: list[ConditionResult]) -> dict:
     trials = sum(r.trials for r in results)
     return {"success_rate": total / trials, "successes": total, "trials": trials,
             "conditions": {r.name: {"successes": r.successes, "trials": r.trials,
-                                    "final_distance": r.final_distance} for r in results}}
+                                    "final_distance": r.final_distance,
+                                    "final_distances": list(r.final_distances)}
+                           for r in results}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noise", action="store_true", help="sample the policy's noise")
+    parser.add_argument("--start-noise", type=float, metavar="RAD",
+                        help="std of Gaussian noise on each right-arm joint's start angle "
+                             "(default: the conditions file's task.initial_joint_noise_std)")
     parser.add_argument("--out", help="folder for results.json and feature-point frames")
     args = parser.parse_args(argv)
     with input_errors_reported(parser, PolicyFileError):
@@ -123,13 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         task = load_task_config(args.conditions)
         if policy.uses_images:                  # render at the size the policy was trained on
             task = replace(task, image_size=int(policy.architecture["image_size"][0]))
+        if args.start_noise is not None:
+            task = replace(task, initial_joint_noise_std=args.start_noise)
         env = HangerEnv(load_conditions(args.conditions, args.set), task,
                         render_observations=policy.uses_images)
     out = Path(args.out) if args.out else None
-    print(f"evaluating {args.policy} on {len(env.conditions)} conditions of {args.set!r}")
+    print(f"evaluating {args.policy} on {len(env.conditions)} conditions of {args.set!r}, "
+          f"start-pose noise {task.initial_joint_noise_std:g} rad")
     results = evaluate(env, policy, args.trials, args.seed, args.noise,
                        out / "frames" if out else None)
     report = summary(results)
+    report["start_noise_std"] = task.initial_joint_noise_std
     print(f"success {report['successes']}/{report['trials']} = {100 * report['success_rate']:.1f}%")
     if out:
         out.mkdir(parents=True, exist_ok=True)

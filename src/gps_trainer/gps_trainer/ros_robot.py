@@ -40,7 +40,7 @@ from gps_controller.policies.linear_gaussian import LinearGaussianController
 from gps_controller.ros_calls import CallTimeout
 from gps_sim.env import HangerEnv
 from gps_sim.sim_client import SimClient
-from gps_trainer.evaluation import ConditionResult
+from gps_trainer.evaluation import ConditionResult, condition_line
 from gps_trainer.pose_pretraining import rack_pose_offsets
 from gps_trainer.rollout import Rollout, target_distance
 from gps_trainer.sample import Sample
@@ -157,10 +157,8 @@ class RosRobot:
                                                       seed * 10_000 + trial, 0.0, False, 0)
                 wins += success
                 distances.append(distance)
-            results.append(ConditionResult(geometry.name, wins, trials,
-                                           float(np.mean(distances))))
-            log(f"  {geometry.name:28s} {wins}/{trials}  final distance "
-                f"{100 * np.mean(distances):4.1f} cm")
+            results.append(ConditionResult(geometry.name, wins, tuple(distances)))
+            log(condition_line(results[-1]))
         return results
 
     def pose_frame(self, condition: int, rack_position, rack_yaw: float
