@@ -2,13 +2,15 @@
 
 Each config section of the project is a frozen dataclass with defaults. `from_mapping` builds one
 from a plain mapping (as loaded from YAML), rejecting unknown keys and values of the wrong type
-with a message that names the offending key path, e.g. ``sim.physics_dt: expected float, got 'x'``.
+with a message that names the offending key path, e.g. ``sim.physics_dt: expected a number, got
+'x'``; a float field takes finite numbers only (YAML's .nan and .inf are refused).
 `to_mapping` turns it back into plain data for echoing into a run folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -127,6 +129,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -33,6 +33,8 @@ def test_defaults_and_coercion():
     ({"steps": 2.5}, "steps: expected an integer"),
     ({"steps": True}, "steps: expected an integer"),
     ({"inner": {"gain": "fast"}}, "inner.gain: expected a number"),
+    ({"inner": {"gain": float("nan")}}, "inner.gain: expected a finite number, got nan"),
+    ({"inner": {"gain": float("-inf")}}, "inner.gain: expected a finite number, got -inf"),
     ({"inner": {"names": "abc"}}, "inner.names: expected a list"),
     ({"inner": 3}, "inner: expected a mapping"),
 ])

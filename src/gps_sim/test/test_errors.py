@@ -80,6 +80,10 @@ def test_missing_section_is_reported(conditions_file):
 @pytest.mark.parametrize("entry, message", [
     ("{name: a, rack_position: [0.7, 0.0]}", r"train.conditions\[0\].rack_position"),
     ("{name: a, rack_position: [0.7, 0.0, x]}", "expected a number"),
+    ("{name: a, rack_position: [0.7, .nan, 0.0]}",
+     r"rack_position\[1\]: expected a finite number, got nan"),
+    ("{name: a, rack_position: [0.7, 0.0, 0.0], rack_yaw: .inf}",
+     "rack_yaw: expected a finite number, got inf"),
     ("{name: a, rack_position: [0.7, 0.0, 0.0], colour: red}", r"unknown key\(s\) \['colour'\]"),
     ("{name: a, rack_position: [0.7, 0.0, 0.0], grasp: -1}", "grasp must be >= 0"),
     ("{name: a, rack_position: [0.7, 0.0, 0.0], scene: {distractors: "
