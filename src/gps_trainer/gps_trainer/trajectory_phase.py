@@ -50,9 +50,14 @@ class TrajectoryPhaseConfig:
     share_dynamics: bool = True
 
 
-def read_run_config(path: str | Path) -> dict:
+def read_run_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     """A run config file as a mapping, its `phase_file` (relative to it) read in as `phase` and
-    its `conditions_file` made absolute, so one phase description serves every run config."""
+    its `conditions_file` made absolute, so one phase description serves every run config.
+
+    A `base_file` (relative to it) is another run config this one varies: the base is read the
+    same way, then this file's keys replace the base's, mappings key by key at every depth
+    (`policy_opt: {iterations: 0}` changes that one key of the base's policy_opt section), any
+    other value (a list, a number) as a whole."""
     path = Path(path)
     mapping = read_yaml_mapping(path)
     if "phase_file" in mapping:
@@ -62,7 +67,27 @@ def read_run_config(path: str | Path) -> dict:
                                              f"{path}: phase_file")
     if "conditions_file" in mapping:
         mapping["conditions_file"] = str((path.parent / mapping["conditions_file"]).resolve())
-    return mapping
+    if "base_file" not in mapping:
+        return mapping
+    base_path = (path.parent / mapping.pop("base_file")).resolve()
+    chain = _chain + (path.resolve(),)
+    if base_path in chain:
+        raise ConfigError(f"{path}: base_file {base_path} is already in the chain "
+                          f"{' -> '.join(str(p) for p in chain)}")
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base_file not found: {base_path}")
+    return _merged(read_run_config(base_path, chain), mapping)
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    """`base` with the keys of `changes` replacing its own, mappings merged key by key."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,11 +13,13 @@ import yaml
 
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.networks import VisuomotorCNN, VisuomotorCNNConfig
+from gps_controller.typed_config import ConfigError, to_mapping
 from gps_sim import HangerEnv, load_conditions
 from gps_trainer import evaluation
 from gps_trainer.run_folder import RunFolder
 from gps_trainer.train_gps import (END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, KeptPolicy,
                                    keep_best, load_config, main, rack_offset)
+from gps_trainer.trajectory_phase import read_run_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
 
@@ -184,6 +186,42 @@ def test_the_presets_build_the_paper_network(preset, image_size, parameters):
     assert load_conditions(config.conditions_file, config.train_set)
     assert load_conditions(config.conditions_file, config.test_set)
     assert load_conditions(config.conditions_file, config.validation_set)
+
+
+def test_the_pose_features_preset_is_the_cpu_preset_with_frozen_vision():
+    """The paper's baseline differs from the quick preset in the policy step alone: head-only
+    steps in every call, no end-to-end steps."""
+    cpu = to_mapping(load_config(CONFIG_DIR / "hanger_gps_cpu.yaml"))
+    frozen = to_mapping(load_config(CONFIG_DIR / "hanger_gps_pose_features.yaml"))
+    assert {key for key in cpu if cpu[key] != frozen[key]} == {"policy_opt"}
+    assert frozen["policy_opt"] == dict(cpu["policy_opt"], iterations=0,
+                                        fc_only_iterations=1200, fc_only_calls=1_000_000)
+
+
+def test_a_base_file_is_varied_key_by_key(tmp_path):
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "phase.yaml").write_text("noise: {smooth: true, sigma: 2.0}\n")
+    (presets / "base.yaml").write_text(
+        "seed: 3\nconditions_file: conditions.yaml\nphase_file: phase.yaml\n"
+        "rack_jitter: [0.01, 0.01, 0.01]\npolicy_opt: {iterations: 10, batch_size: 5}\n")
+    (tmp_path / "child.yaml").write_text(
+        "base_file: presets/base.yaml\nrack_jitter: [0.02, 0.0, 0.0]\n"
+        "policy_opt: {iterations: 0}\nphase: {noise: {sigma: 1.0}}\n")
+    assert read_run_config(tmp_path / "child.yaml") == {
+        "seed": 3, "conditions_file": str((presets / "conditions.yaml").resolve()),
+        "phase": {"noise": {"smooth": True, "sigma": 1.0}},
+        "rack_jitter": [0.02, 0.0, 0.0], "policy_opt": {"iterations": 0, "batch_size": 5}}
+
+
+def test_a_missing_or_circular_base_file_is_refused(tmp_path):
+    (tmp_path / "a.yaml").write_text("base_file: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base_file: a.yaml\n")
+    with pytest.raises(ConfigError, match="b.yaml: base_file .*a.yaml is already in the chain"):
+        read_run_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base_file: none.yaml\n")
+    with pytest.raises(ConfigError, match="c.yaml: base_file not found: .*none.yaml"):
+        read_run_config(tmp_path / "c.yaml")
 
 
 def test_mismatched_image_sizes_are_refused():
