@@ -6,8 +6,13 @@ condition's start; the task's success test decides each trial. The start is the 
 pose exactly (task.initial_joint_noise_std, 0 in the shipped conditions file), so mean-action
 trials repeat one outcome; `--start-noise` perturbs each trial's start pose (each right-arm joint,
 Gaussian, radians, its own seed per trial) to see how far a policy's success holds off the poses
-it was trained from. A few camera frames with the
-policy's learned feature points drawn on them are saved (the paper's Fig. 5/6).
+it was trained from. A few camera frames with the policy's learned feature points drawn on them
+are saved (the paper's Fig. 5/6).
+
+`--pose-regressor` runs Table I's "pose prediction" baseline: a full-state policy (the one
+trajectory pre-training leaves) whose target points come from the pose pre-training regressor on
+the episode's first camera frame (the arm at its start pose, as in the pose data) instead of the
+simulator: x = [q, qdot, p_ee - p_target, pdot_ee] with the predicted p_target.
 
     python -m gps_trainer.evaluation --policy runs/x/policy.pt \
         --conditions config/hanger_conditions.yaml --set spatial_test --trials 3 --out runs/x/eval
@@ -25,10 +30,13 @@ import cv2
 import numpy as np
 import torch
 
+from gps_controller.layout import Layout
 from gps_controller.policies.gaussian_policy import GaussianPolicy, PolicyFileError
+from gps_controller.policies.networks import PoseRegressionCNN
 from gps_sim.conditions import load_conditions, load_task_config
 from gps_sim.env import HangerEnv
 from gps_trainer.cli import input_errors_reported
+from gps_trainer.pose_pretraining import load_pose_regressor
 from gps_trainer.rollout import target_distance
 
 
@@ -52,16 +60,38 @@ class ConditionResult:
         return self.successes / self.trials
 
 
+def estimated_state(layout: Layout, config: np.ndarray, target_points: np.ndarray) -> np.ndarray:
+    """The state x = [q, qdot, p_ee - p_target, pdot_ee] from the configuration
+    [q, qdot, p_ee, pdot_ee] and target points (3 x 3, robot frame) from elsewhere."""
+    def part(name):
+        return config[layout.config_slice(name)]
+    return layout.assemble_state(part("joint_angles"), part("joint_velocities"),
+                                 part("ee_points").reshape(-1, 3),
+                                 part("ee_point_velocities").reshape(-1, 3), target_points)
+
+
+def predicted_targets(regressor: PoseRegressionCNN, image: np.ndarray) -> np.ndarray:
+    """The regressor's target points for one camera frame (H x W x 3 uint8): 3 x 3, metres."""
+    with torch.inference_mode():
+        return regressor(torch.from_numpy(image[None])).double().numpy().reshape(-1, 3)
+
+
 def run_policy_episode(env: HangerEnv, policy: GaussianPolicy, condition: int, seed: int,
-                       noise: bool = False) -> tuple[bool, float, np.ndarray]:
-    """One episode of the policy alone; returns (success, final mean EE-target distance in m,
-    the camera frames T x H x W x 3)."""
+                       noise: bool = False, pose_regressor: PoseRegressionCNN | None = None
+                       ) -> tuple[bool, float, np.ndarray]:
+    """One episode of the policy alone (a full-state one with its target from
+    `pose_regressor`: module doc); returns (success, final mean EE-target distance in m, the
+    camera frames T x H x W x 3)."""
     rng = np.random.default_rng(seed)
     layout = env.layout
     x, obs = env.reset(condition, seed)
+    targets = None if pose_regressor is None else predicted_targets(pose_regressor, obs.image)
     frames = []
     for _ in range(env.task.episode_steps):
-        inputs = obs.config if policy.uses_images else x
+        if targets is not None:
+            inputs = estimated_state(layout, obs.config, targets)
+        else:
+            inputs = obs.config if policy.uses_images else x
         frames.append(obs.image)
         eps = rng.standard_normal(layout.dU) if noise else None
         x, obs = env.step(policy.act(inputs, obs.image if policy.uses_images else None, eps))
@@ -69,20 +99,29 @@ def run_policy_episode(env: HangerEnv, policy: GaussianPolicy, condition: int, s
 
 
 def evaluate(env: HangerEnv, policy: GaussianPolicy, trials: int, seed: int = 0,
-             noise: bool = False, frames_dir: Path | None = None, log=print
-             ) -> list[ConditionResult]:
-    """Success of `policy` on every condition of `env`, `trials` episodes each."""
+             noise: bool = False, frames_dir: Path | None = None, log=print,
+             pose_regressor: PoseRegressionCNN | None = None) -> list[ConditionResult]:
+    """Success of `policy` (with `pose_regressor`: the pose-prediction baseline, module doc) on
+    every condition of `env`, `trials` episodes each."""
+    if pose_regressor is not None and policy.uses_images:
+        raise ValueError("policy: the pose-prediction baseline runs a full-state policy, this "
+                         "one takes images")
+    sizes = {}
     if policy.uses_images:
-        size = tuple(policy.architecture["image_size"])
-        if size != (env.task.image_size, env.task.image_size):
-            raise ValueError(f"policy: takes {size[0]}x{size[1]} images, the environment renders "
+        sizes["policy"] = policy.architecture["image_size"]
+    if pose_regressor is not None:
+        sizes["pose regressor"] = pose_regressor.config.image_size
+    for who, size in sizes.items():
+        if tuple(size) != (env.task.image_size, env.task.image_size):
+            raise ValueError(f"{who}: takes {size[0]}x{size[1]} images, the environment renders "
                              f"{env.task.image_size}x{env.task.image_size} (task.image_size)")
     results = []
     for condition, spec in enumerate(env.conditions):
         wins, distances = 0, []
         for trial in range(trials):
             success, distance, frames = run_policy_episode(
-                env, policy, condition, seed * 10_000 + condition * 100 + trial, noise)
+                env, policy, condition, seed * 10_000 + condition * 100 + trial, noise,
+                pose_regressor)
             wins += success
             distances.append(distance)
             if frames_dir is not None and trial == 0 and policy.uses_images:
@@ -141,24 +180,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-noise", type=float, metavar="RAD",
                         help="std of Gaussian noise on each right-arm joint's start angle "
                              "(default: the conditions file's task.initial_joint_noise_std)")
+    parser.add_argument("--pose-regressor", metavar="FILE",
+                        help="the pose-prediction baseline: a full-state --policy with its target "
+                             "from this pose regressor (a run's pose/pose_regressor.pt)")
     parser.add_argument("--out", help="folder for results.json and feature-point frames")
     args = parser.parse_args(argv)
     with input_errors_reported(parser, PolicyFileError):
         policy = GaussianPolicy.load(args.policy, device="cpu")
+        regressor = None if args.pose_regressor is None else load_pose_regressor(
+            args.pose_regressor)[0]
+        if regressor is not None and policy.uses_images:
+            parser.error(f"--pose-regressor needs a full-state --policy; {args.policy} takes "
+                         f"images")
         task = load_task_config(args.conditions)
         if policy.uses_images:                  # render at the size the policy was trained on
             task = replace(task, image_size=int(policy.architecture["image_size"][0]))
+        if regressor is not None:
+            task = replace(task, image_size=int(regressor.config.image_size[0]))
         if args.start_noise is not None:
             task = replace(task, initial_joint_noise_std=args.start_noise)
         env = HangerEnv(load_conditions(args.conditions, args.set), task,
-                        render_observations=policy.uses_images)
+                        render_observations=policy.uses_images or regressor is not None)
     out = Path(args.out) if args.out else None
     print(f"evaluating {args.policy} on {len(env.conditions)} conditions of {args.set!r}, "
           f"start-pose noise {task.initial_joint_noise_std:g} rad")
     results = evaluate(env, policy, args.trials, args.seed, args.noise,
-                       out / "frames" if out else None)
+                       out / "frames" if out else None, pose_regressor=regressor)
     report = summary(results)
     report["start_noise_std"] = task.initial_joint_noise_std
+    report["pose_regressor"] = args.pose_regressor
     print(f"success {report['successes']}/{report['trials']} = {100 * report['success_rate']:.1f}%")
     if out:
         out.mkdir(parents=True, exist_ok=True)

@@ -1,14 +1,21 @@
-"""The evaluation tool on the real MuJoCo scene: a policy alone, its trials per condition, and
-start-pose noise that makes repeated mean-action trials differ."""
+"""The evaluation tool on the real MuJoCo scene: a policy alone, its trials per condition,
+start-pose noise that makes repeated mean-action trials differ, and the pose-prediction
+baseline (a full-state policy whose target comes from a pose regressor on the first frame)."""
 
 import json
 
+import numpy as np
 import pytest
+import torch
 import yaml
 
 from gps_controller.policies.gaussian_policy import GaussianPolicy
-from gps_controller.policies.networks import FullStateMLP, FullStateMLPConfig
+from gps_controller.policies.networks import (FullStateMLP, FullStateMLPConfig,
+                                              PoseRegressionCNN, PoseRegressionConfig,
+                                              VisuomotorCNN, VisuomotorCNNConfig)
+from gps_sim import HangerEnv, load_conditions
 from gps_trainer import evaluation
+from gps_trainer.pose_pretraining import PoseTrainingStats, save_pose_regressor
 
 
 @pytest.fixture
@@ -53,3 +60,61 @@ def test_a_bad_start_noise_is_refused_in_one_line(policy_and_conditions, capsys,
     assert stop.value.code == 2
     assert "error: task.initial_joint_noise_std: expected a finite number >= 0" in \
         capsys.readouterr().err
+
+
+def test_the_estimated_state_with_the_true_targets_is_the_state(policy_and_conditions):
+    _, conditions = policy_and_conditions
+    env = HangerEnv(load_conditions(conditions, "train"), render_observations=False)
+    env.reset(0)
+    for torque in ([3.0] * 7, [-2.0] * 7):
+        _, obs = env.step(torque)
+        np.testing.assert_array_equal(
+            evaluation.estimated_state(env.layout, obs.config, env.target_points()), env.state())
+    env.close()
+
+
+def _regressor_file(path, targets):
+    """A pose regressor (32x32 images) that predicts `targets` (3 x 3) for every frame: zero
+    weights, the targets as its bias."""
+    regressor = PoseRegressionCNN(PoseRegressionConfig(image_size=(32, 32), conv_filters=(4, 4, 4)))
+    with torch.no_grad():
+        regressor.pose.weight.zero_()
+        regressor.pose.bias.copy_(torch.as_tensor(np.ravel(targets)))
+    stats = PoseTrainingStats(0.0, 0.0, 0.0, 1, 1, 0, 0.0, "cpu", (0.0,) * 9, (1.0,) * 9)
+    return save_pose_regressor(regressor, stats, path)
+
+
+def test_the_pose_prediction_baseline_drives_the_policy_with_the_predicted_target(
+        policy_and_conditions, tmp_path):
+    """With a regressor that predicts the true target points the baseline repeats the
+    full-state policy's episodes (to the regressor's float32 rounding); one that is 5 cm off
+    steers the same policy elsewhere."""
+    policy, conditions = policy_and_conditions
+    env = HangerEnv(load_conditions(conditions, "train"), render_observations=False)
+    env.reset(0)
+    truth = env.target_points()
+    env.close()
+    exact = _evaluate(policy, conditions, tmp_path / "state")
+    oracle = _evaluate(policy, conditions, tmp_path / "oracle", "--pose-regressor",
+                       str(_regressor_file(tmp_path / "oracle.pt", truth)))
+    shifted = _evaluate(policy, conditions, tmp_path / "shifted", "--pose-regressor",
+                        str(_regressor_file(tmp_path / "shifted.pt", truth + [0.05, 0.0, 0.0])))
+    assert oracle["pose_regressor"].endswith("oracle.pt") and exact["pose_regressor"] is None
+    distance = exact["conditions"]["a"]["final_distance"]
+    assert oracle["conditions"]["a"]["final_distance"] == pytest.approx(distance, abs=1e-5)
+    assert abs(shifted["conditions"]["a"]["final_distance"] - distance) > 1e-3
+
+
+def test_the_pose_prediction_baseline_refuses_an_image_policy(policy_and_conditions, tmp_path,
+                                                              capsys):
+    _, conditions = policy_and_conditions
+    cnn = tmp_path / "cnn.pt"
+    GaussianPolicy(VisuomotorCNN(VisuomotorCNNConfig(image_size=(32, 32),
+                                                     conv_filters=(4, 4, 4), fc_units=(8,))),
+                   device="cpu").save(cnn)
+    with pytest.raises(SystemExit) as stop:
+        evaluation.main(["--policy", str(cnn), "--conditions", str(conditions),
+                         "--pose-regressor", str(_regressor_file(tmp_path / "r.pt",
+                                                                 np.zeros((3, 3))))])
+    assert stop.value.code == 2
+    assert "--pose-regressor needs a full-state --policy" in capsys.readouterr().err
