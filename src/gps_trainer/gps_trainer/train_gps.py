@@ -5,7 +5,8 @@ Stages, as in the paper (Sec. 5):
      (from the robot, like the samples); a CNN with the policy's vision layers regresses the
      target points; its conv layers initialise the policy;
   2. trajectory pre-training: BADMM with the small full-state network in place of the CNN
-     (the trajectories learn the task from the full state);
+     (the trajectories learn the task from the full state); that network is saved as
+     policy_full_state.pt (the policy of evaluation's pose-prediction baseline);
   3. end-to-end BADMM with the visuomotor CNN (images + configuration, never the target);
      after each iteration the CNN alone runs policy_success_trials times per training
      condition (`policy_success` in the metrics, beside the trajectory samples' `success`)
@@ -144,6 +145,9 @@ def pretrain_vision(cnn: VisuomotorCNN, config: GpsRunConfig, folder: Path, env:
         pose_pretraining.save_pose_regressor(regressor, stats, regressor_path)
     pose_pretraining.init_policy_vision(cnn, regressor)
     return stats
+
+
+FULL_STATE_POLICY_FILE = "policy_full_state.pt"
 
 
 def start(config: GpsRunConfig, run: RunFolder, env: HangerEnv, robot: Robot, log) -> dict:
@@ -305,6 +309,7 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
     total = config.trajectory_pretraining_iterations + config.end_to_end_iterations
     for iteration in range(done + 1, total):
         if iteration == config.trajectory_pretraining_iterations:
+            state["gps"].policy.save(run.path / FULL_STATE_POLICY_FILE)
             switch_to_cnn(state, config)
         started = time.perf_counter()
         records = gps_iteration(state, env, robot, store, iteration, config)

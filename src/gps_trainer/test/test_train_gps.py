@@ -43,6 +43,8 @@ def test_every_stage_runs_and_fills_the_run_folder(tiny, tmp_path):
     assert report["train"]["trials"] == 2 and report["spatial_test"]["trials"] == 1
     policy = GaussianPolicy.load(run.path / "policy.pt", device="cpu")
     assert policy.uses_images and policy.architecture["image_size"] == [32, 32]
+    full_state = GaussianPolicy.load(run.path / "policy_full_state.pt", device="cpu")
+    assert not full_state.uses_images and full_state.architecture["fc_units"] == [8]
     assert (run.path / "pose" / "pose_regressor.pt").is_file()
     assert (run.path / "eval" / "train" / "a.png").is_file()
     assert (run.path / "training.png").is_file()
@@ -53,6 +55,12 @@ def test_every_stage_runs_and_fills_the_run_folder(tiny, tmp_path):
                             "--out", str(out)]) == 0
     again = json.loads((out / "results.json").read_text())
     assert again["trials"] == 2 and set(again["conditions"]) == {"c"}
+    baseline = tmp_path / "pose_prediction"
+    assert evaluation.main(["--policy", str(run.path / "policy_full_state.pt"),
+                            "--pose-regressor", str(run.path / "pose" / "pose_regressor.pt"),
+                            "--conditions", str(conditions), "--set", "spatial_test",
+                            "--trials", "1", "--out", str(baseline)]) == 0
+    assert json.loads((baseline / "results.json").read_text())["trials"] == 1
 
 
 def test_resume_finishes_a_killed_run(tiny, tmp_path):
