@@ -50,16 +50,17 @@ class TrajectoryPhaseConfig:
     share_dynamics: bool = True
 
 
-def read_run_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+def read_run_config(path: str | Path, what: str = "config file",
+                    _chain: tuple[Path, ...] = ()) -> dict:
     """A run config file as a mapping, its `phase_file` (relative to it) read in as `phase` and
     its `conditions_file` made absolute, so one phase description serves every run config.
 
     A `base_file` (relative to it) is another run config this one varies: the base is read the
     same way, then this file's keys replace the base's, mappings key by key at every depth
     (`policy_opt: {iterations: 0}` changes that one key of the base's policy_opt section), any
-    other value (a list, a number) as a whole."""
+    other value (a list, a number) as a whole. `what` names the file in errors."""
     path = Path(path)
-    mapping = read_yaml_mapping(path)
+    mapping = read_yaml_mapping(path, what)
     if "phase_file" in mapping:
         if "phase" in mapping:
             raise ConfigError(f"{path}: give phase or phase_file, not both")
@@ -74,9 +75,7 @@ def read_run_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     if base_path in chain:
         raise ConfigError(f"{path}: base_file {base_path} is already in the chain "
                           f"{' -> '.join(str(p) for p in chain)}")
-    if not base_path.is_file():
-        raise ConfigError(f"{path}: base_file not found: {base_path}")
-    return _merged(read_run_config(base_path, chain), mapping)
+    return _merged(read_run_config(base_path, f"{path}: base_file", chain), mapping)
 
 
 def _merged(base: dict, changes: dict) -> dict:
