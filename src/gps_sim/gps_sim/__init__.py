@@ -1,10 +1,11 @@
 """MuJoCo simulation of the PR2 coat-hanger task: model, conditions and in-process environment."""
 
-from gps_sim.conditions import (Distractor, HangerCondition, HangerTaskConfig, Lighting,
-                                SceneVariation, load_conditions, load_task_config)
+from gps_sim.conditions import (AppearanceRandomisation, Distractor, HangerCondition,
+                                HangerTaskConfig, Lighting, SceneVariation, load_conditions,
+                                load_task_config)
 from gps_sim.env import HangerEnv, JointStateReading, Observation
 
 __all__ = [
-    "Distractor", "HangerCondition", "HangerEnv", "HangerTaskConfig", "JointStateReading",
-    "Lighting", "Observation", "SceneVariation", "load_conditions", "load_task_config",
+    "AppearanceRandomisation", "Distractor", "HangerCondition", "HangerEnv", "HangerTaskConfig",
+    "JointStateReading", "Lighting", "Observation", "SceneVariation", "load_conditions", "load_task_config",
 ]

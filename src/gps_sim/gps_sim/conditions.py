@@ -83,6 +83,46 @@ class SceneVariation:
 
 
 @dataclass(frozen=True)
+class AppearanceRandomisation:
+    """Random changes of the scene's look, drawn anew for each training episode (domain
+    randomisation), so that a policy learns to find the rack and hanger whatever their colour
+    and light. Every field's default leaves the look as the condition has it (off).
+
+    colour_jitter: every RGB channel of the rack, hanger, table and floor colours moves by
+    one uniform draw in [-colour_jitter, colour_jitter] per object (clipped to [0, 1]).
+    light_scale: (low, high): the key light, fill light and headlight each get one brightness
+    factor, uniform in [low, high], on their diffuse (and the headlight's ambient) colour.
+    light_tint: each of those lights' RGB channels is further multiplied by a uniform draw in
+    [1 - light_tint, 1 + light_tint] (warm or cold light).
+    key_light_shift: the key light moves by a uniform draw in [-shift, shift] m per axis."""
+
+    colour_jitter: float = 0.0
+    light_scale: tuple[float, float] = (1.0, 1.0)
+    light_tint: float = 0.0
+    key_light_shift: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.colour_jitter <= 1.0:
+            raise ConfigError(f"appearance_randomisation.colour_jitter: expected a value in "
+                              f"[0, 1], got {self.colour_jitter}")
+        if len(self.light_scale) != 2 or not 0.0 <= self.light_scale[0] <= self.light_scale[1]:
+            raise ConfigError(f"appearance_randomisation.light_scale: expected [low, high] with "
+                              f"0 <= low <= high, got {list(self.light_scale)}")
+        if not 0.0 <= self.light_tint < 1.0:
+            raise ConfigError(f"appearance_randomisation.light_tint: expected a value in "
+                              f"[0, 1), got {self.light_tint}")
+        if not self.key_light_shift >= 0.0:
+            raise ConfigError(f"appearance_randomisation.key_light_shift: expected a distance "
+                              f">= 0 (m), got {self.key_light_shift}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any field changes the look."""
+        return (self.colour_jitter > 0.0 or self.light_scale != (1.0, 1.0)
+                or self.light_tint > 0.0 or self.key_light_shift > 0.0)
+
+
+@dataclass(frozen=True)
 class HangerCondition:
     """One initial condition: rack pose held by the left arm, hanger grasp, scene look."""
 

@@ -19,11 +19,11 @@ import numpy as np
 
 from gps_controller.layout import (LEFT_ARM_JOINTS, PR2_RIGHT_ARM, RIGHT_ARM_EFFORT_LIMITS,
                                    RIGHT_ARM_JOINTS)
-from gps_sim.conditions import (HangerCondition, HangerTaskConfig, SceneVariation,
-                                load_conditions, load_task_config)
+from gps_sim.conditions import (AppearanceRandomisation, HangerCondition, HangerTaskConfig,
+                                SceneVariation, load_conditions, load_task_config)
 from gps_sim.ik import IkResult, solve_site_positions
 from gps_sim.robot import ArmIndex, named_id
-from gps_sim.scene import HANGER_BODY, ROBOT_BODY, build_model
+from gps_sim.scene import HANGER_BODY, ROBOT_BODY, SceneLook, build_model
 from gps_sim.success import Bar, HangCheck, HookGeometry, check_hang
 
 EE_SITES = ("hook_tip", "hanger_near_end", "hanger_far_end")
@@ -40,6 +40,9 @@ MULTISAMPLES = 4
 GRASP_SITE_PREFIX = "grasp_"
 RACK_IK_TOLERANCE = 1e-3
 """Largest rack-placement IK error (m) accepted before a rack pose counts as out of reach."""
+APPEARANCE_STREAM = 1
+"""A reset's random look is drawn from numpy's seed sequence [seed, APPEARANCE_STREAM], so it
+never shifts the start-pose noise drawn from the same seed."""
 RACK_IK_STAGES = 4
 
 
@@ -80,6 +83,7 @@ class _SceneRuntime:
     hook: HookGeometry
     robot_pos: np.ndarray
     robot_rot: np.ndarray
+    look: SceneLook
     renderers: dict[int, mujoco.Renderer]
 
     @classmethod
@@ -110,6 +114,7 @@ class _SceneRuntime:
             hook=HookGeometry.from_model(model),
             robot_pos=model.body_pos[robot].copy(),
             robot_rot=robot_rot.reshape(3, 3),
+            look=SceneLook.of(model),
             renderers={},
         )
 
@@ -147,13 +152,17 @@ class HangerEnv:
     # Episode control -------------------------------------------------------------------------
 
     def reset(self, condition: int | str, seed: int = 0, rack_offset=None,
-              rack_yaw_offset: float = 0.0) -> tuple[np.ndarray, Observation]:
-        """Start an episode in `condition` (index or name); `seed` drives the start-pose noise.
-        `rack_offset` (m, robot frame) moves this episode's rack from the condition's position:
-        the training samples' rack jitter (gps_trainer.train_gps.GpsRunConfig.rack_jitter);
-        `rack_yaw_offset` (rad) turns it from the condition's yaw (pose pre-training's random
-        rack poses). Raises ValueError for bad offsets and a rack pose out of the left arm's
-        reach."""
+              rack_yaw_offset: float = 0.0,
+              appearance: AppearanceRandomisation | None = None
+              ) -> tuple[np.ndarray, Observation]:
+        """Start an episode in `condition` (index or name); `seed` drives the start-pose noise
+        and the random look. `rack_offset` (m, robot frame) moves this episode's rack from the
+        condition's position: the training samples' rack jitter
+        (gps_trainer.train_gps.GpsRunConfig.rack_jitter); `rack_yaw_offset` (rad) turns it from
+        the condition's yaw (pose pre-training's random rack poses). `appearance` draws this
+        episode's colours and lights around the condition's (training data only; None: the
+        condition's look). Raises ValueError for bad offsets and a rack pose out of the left
+        arm's reach."""
         self.condition = self._lookup(condition)
         if rack_offset is not None:
             try:
@@ -175,6 +184,7 @@ class HangerEnv:
         self._rt = self._runtime(self.condition.scene)
         model, rt = self._rt.model, self._rt
         self._place_hanger(self.condition.grasp)
+        rt.look.apply(model, appearance, np.random.default_rng([seed, APPEARANCE_STREAM]))
         self._data = mujoco.MjData(model)
         rng = np.random.default_rng(seed)
         noise = rng.normal(0.0, self.task.initial_joint_noise_std, len(RIGHT_ARM_JOINTS))

@@ -43,7 +43,8 @@ import torch
 from gps_controller.policies.networks import (PoseRegressionCNN, PoseRegressionConfig,
                                               VisionConfig, VisuomotorCNN, copy_vision_weights)
 from gps_controller.typed_config import ConfigError, from_mapping, load_yaml, to_mapping
-from gps_sim.conditions import HangerCondition, HangerTaskConfig, sample_rack_pose
+from gps_sim.conditions import (AppearanceRandomisation, HangerCondition, HangerTaskConfig,
+                                sample_rack_pose)
 from gps_sim.env import HangerEnv
 from gps_trainer.cli import input_errors_reported
 
@@ -64,7 +65,9 @@ class PosePretrainingConfig:
     """Pose data collection and the regressor's SGD.
 
     Collection: n_poses random rack poses, one frame each, at image_size (None: the task's;
-    only the in-process source renders at a chosen size, the robot's camera has its own).
+    only the in-process source renders at a chosen size, the robot's camera has its own), each
+    frame's colours and lights drawn from appearance_randomisation (in-process source only;
+    off by default).
     Training: validation_fraction of the poses are held out; Adam with lr and weight_decay for
     sgd_steps minibatches of batch_size frames, the learning rate constant or, with
     lr_schedule "cosine", decayed from lr to zero along a half cosine over the steps
@@ -81,6 +84,8 @@ class PosePretrainingConfig:
     seed: int = 0
     device: str | None = None
     progress_every: int = 100
+    appearance_randomisation: AppearanceRandomisation = field(
+        default_factory=AppearanceRandomisation)
 
     def __post_init__(self) -> None:
         positive = {"n_poses": self.n_poses, "sgd_steps": self.sgd_steps,
@@ -188,17 +193,23 @@ class PoseSource(Protocol):
 
 class EnvPoseSource:
     """Pose frames from a HangerEnv in this process, rendered at `image_size` (None: the
-    task's)."""
+    task's), the look of the n-th frame drawn from `appearance` with seed n (None: the
+    condition's own look)."""
 
-    def __init__(self, env: HangerEnv, image_size: int | None = None) -> None:
+    def __init__(self, env: HangerEnv, image_size: int | None = None,
+                 appearance: AppearanceRandomisation | None = None) -> None:
         self.env = env
         self.image_size = image_size
+        self.appearance = appearance
+        self._frames = 0
 
     def pose_frame(self, condition: int, rack_position, rack_yaw: float
                    ) -> tuple[np.ndarray, np.ndarray]:
         offset, yaw_offset = rack_pose_offsets(self.env.conditions[condition], rack_position,
                                                rack_yaw)
-        self.env.reset(condition, rack_offset=offset, rack_yaw_offset=yaw_offset)
+        seed, self._frames = self._frames, self._frames + 1
+        self.env.reset(condition, seed, rack_offset=offset, rack_yaw_offset=yaw_offset,
+                       appearance=self.appearance)
         return self.env.render(self.image_size), self.env.target_points()
 
 
@@ -427,8 +438,9 @@ def run(config: PosePretrainingConfig, env: HangerEnv, out: Path, recollect: boo
         dataset = load_pose_dataset(dataset_path)
         log(f"reusing {dataset_path}: {dataset.n_frames} frames of {dataset.n_poses} poses")
     else:
-        dataset = collect_pose_data(EnvPoseSource(env, config.image_size), env.conditions,
-                                    env.task, config, np.random.default_rng(config.seed), log)
+        source = EnvPoseSource(env, config.image_size, config.appearance_randomisation)
+        dataset = collect_pose_data(source, env.conditions, env.task, config,
+                                    np.random.default_rng(config.seed), log)
         save_pose_dataset(dataset, dataset_path)
         retrain = True
         log(f"collected {dataset.n_poses} poses in {dataset.seconds:.1f} s "

@@ -17,6 +17,7 @@ import numpy as np
 
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.linear_gaussian import LinearGaussianController
+from gps_sim.conditions import AppearanceRandomisation
 from gps_sim.env import HangerEnv
 from gps_trainer.evaluation import ConditionResult, evaluate
 from gps_trainer.pose_pretraining import EnvPoseSource
@@ -37,19 +38,25 @@ class Robot(Protocol):
 
 class DirectRobot:
     """The training conditions' HangerEnv, stepped in this process; `make_env(set_name)` builds
-    the environment of another condition set for evaluation."""
+    the environment of another condition set for evaluation. Training samples take their look
+    from `appearance`, pose frames from `pose_appearance` (None: each condition's own look);
+    evaluation always sees the conditions' own look."""
 
-    def __init__(self, env: HangerEnv, make_env, seed: int) -> None:
+    def __init__(self, env: HangerEnv, make_env, seed: int,
+                 appearance: AppearanceRandomisation | None = None,
+                 pose_appearance: AppearanceRandomisation | None = None) -> None:
         self.env = env
         self.make_env = make_env
         self.seed = seed
+        self.appearance = appearance
+        self._pose_source = EnvPoseSource(env, appearance=pose_appearance)
 
     def lg_rollout(self, condition: int, controller: LinearGaussianController,
                    noise: np.ndarray, noise_seed: int, iteration: int,
                    rack_offset: np.ndarray) -> Rollout:
         reset_seed = (self.seed * 1000 + iteration) * 100 + condition
         return rollout(self.env, lambda t, x, o, e: controller.act(t, x, e), condition, noise,
-                       reset_seed, rack_offset)
+                       reset_seed, rack_offset, self.appearance)
 
     def evaluate(self, policy: GaussianPolicy, set_name: str, trials: int, seed: int,
                  frames_dir: Path | None, log) -> list[ConditionResult]:
@@ -59,4 +66,4 @@ class DirectRobot:
     def pose_frame(self, condition: int, rack_position, rack_yaw: float
                    ) -> tuple[np.ndarray, np.ndarray]:
         """gps_trainer.pose_pretraining.PoseSource on the training environment."""
-        return EnvPoseSource(self.env).pose_frame(condition, rack_position, rack_yaw)
+        return self._pose_source.pose_frame(condition, rack_position, rack_yaw)

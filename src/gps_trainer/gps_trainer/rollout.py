@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from gps_sim.conditions import AppearanceRandomisation
 from gps_trainer.sample import Sample
 
 Policy = Callable[[int, np.ndarray, object, np.ndarray], np.ndarray]
@@ -30,12 +31,13 @@ class Rollout:
 
 
 def rollout(env, policy: Policy, condition: int, noise: np.ndarray, seed: int,
-            rack_offset=None) -> Rollout:
+            rack_offset=None, appearance: AppearanceRandomisation | None = None) -> Rollout:
     """Run `policy` for len(noise) steps in `condition` of `env` (a gps_sim HangerEnv), the
-    rack moved by `rack_offset` (m) from the condition's position."""
+    rack moved by `rack_offset` (m) from the condition's position, the look drawn from
+    `appearance` with `seed` (None: the condition's look)."""
     layout = env.layout
     T = noise.shape[0]
-    x, obs = env.reset(condition, seed, rack_offset)
+    x, obs = env.reset(condition, seed, rack_offset, appearance=appearance)
     X, U = np.zeros((T, layout.dX)), np.zeros((T, layout.dU))
     O = np.zeros((T, layout.dO_config))
     frames = []

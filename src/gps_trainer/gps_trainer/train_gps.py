@@ -38,8 +38,9 @@ import torch
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.networks import (FullStateMLP, FullStateMLPConfig, VisuomotorCNN,
                                               VisuomotorCNNConfig)
-from gps_controller.typed_config import from_mapping, to_mapping
-from gps_sim.conditions import load_conditions, load_task_config
+from gps_controller.typed_config import ConfigError, from_mapping, to_mapping
+from gps_sim.conditions import (AppearanceRandomisation, load_conditions,
+                                load_task_config)
 from gps_sim.env import HangerEnv
 from gps_trainer import pose_pretraining
 from gps_trainer.badmm import BadmmConfig, GuidedPolicySearch, PolicyData
@@ -74,6 +75,8 @@ class GpsRunConfig:
     evaluation_trials: int = 3
     policy_success_trials: int = 1
     rack_jitter: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    appearance_randomisation: AppearanceRandomisation = field(
+        default_factory=AppearanceRandomisation)
     device: str | None = None
     phase: TrajectoryPhaseConfig = field(default_factory=TrajectoryPhaseConfig)
     pose_pretraining: pose_pretraining.PosePretrainingConfig = field(
@@ -108,6 +111,15 @@ def load_config(path: str | Path, **overrides) -> GpsRunConfig:
     """The run config from YAML (phase_file read in, paths absolute), then overrides."""
     config = from_mapping(GpsRunConfig, read_run_config(path))
     return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def refuse_direct_only_settings(config: GpsRunConfig) -> None:
+    """Raise ConfigError for settings that only the in-process simulator honours, before a run
+    on another robot (over ROS the sim node shows every condition's own look)."""
+    if (config.appearance_randomisation.enabled
+            or config.pose_pretraining.appearance_randomisation.enabled):
+        raise ConfigError("appearance_randomisation needs the in-process simulator: over ROS "
+                          "every episode shows its condition's own look")
 
 
 def make_env(config: GpsRunConfig, condition_set: str,
@@ -295,7 +307,11 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
     iteration (the trainer node publishes its progress there)."""
     env = make_env(config, config.train_set)
     if robot is None:
-        robot = DirectRobot(env, lambda name: make_env(config, name), config.seed)
+        robot = DirectRobot(env, lambda name: make_env(config, name), config.seed,
+                            config.appearance_randomisation,
+                            config.pose_pretraining.appearance_randomisation)
+    else:
+        refuse_direct_only_settings(config)
     store = SampleStore(run.path)
     checkpoint = run.latest_checkpoint() if resume else None
     if checkpoint is not None:

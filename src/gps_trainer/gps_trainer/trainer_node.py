@@ -71,6 +71,7 @@ class TrainerNode(Node):
         self.run_folder = RunFolder(self.values["run_dir"])
         self.resume = self.run_folder.config_path.is_file()
         self.config = self._config()
+        train_gps.refuse_direct_only_settings(self.config)
         self._progress_pub = self.create_publisher(TrainingProgress, "~/progress", 10)
         self.robot = self._robot()
 

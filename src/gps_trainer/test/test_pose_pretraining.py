@@ -15,7 +15,8 @@ import torch  # noqa: E402
 from gps_controller.policies.networks import (VisionConfig, VisuomotorCNN,  # noqa: E402
                                               VisuomotorCNNConfig)
 from gps_controller.typed_config import ConfigError  # noqa: E402
-from gps_sim.conditions import HangerCondition, HangerTaskConfig  # noqa: E402
+from gps_sim.conditions import (AppearanceRandomisation, HangerCondition,  # noqa: E402
+                                HangerTaskConfig)
 from gps_sim.env import HangerEnv  # noqa: E402
 from gps_trainer.pose_pretraining import (EnvPoseSource, PosePretrainingConfig,  # noqa: E402
                                           collect_pose_data, init_policy_vision, load_config,
@@ -40,8 +41,9 @@ def quiet(_message):
 
 
 def collect(env, config, seed, log=quiet):
-    return collect_pose_data(EnvPoseSource(env, config.image_size), env.conditions, env.task,
-                             config, np.random.default_rng(seed), log)
+    source = EnvPoseSource(env, config.image_size, config.appearance_randomisation)
+    return collect_pose_data(source, env.conditions, env.task, config,
+                             np.random.default_rng(seed), log)
 
 
 def rotate_z(points, angle):
@@ -116,6 +118,20 @@ def test_collection_is_reproducible_from_the_seed(env, tiny):
     again = collect(env, PosePretrainingConfig(n_poses=3, image_size=SIZE), 0)
     np.testing.assert_array_equal(again.targets, tiny.targets[:3])
     np.testing.assert_array_equal(again.images, tiny.images[:3])
+
+
+def test_randomised_looks_vary_the_frames_of_the_same_poses(env, tiny):
+    """appearance_randomisation changes each frame's colours and lights, never the poses: the
+    same seed draws the same rack poses and target points, in frames that differ from the
+    plain ones and from each other."""
+    randomised = PosePretrainingConfig(n_poses=3, image_size=SIZE,
+                                       appearance_randomisation=AppearanceRandomisation(
+                                           colour_jitter=0.3, light_scale=(0.5, 1.5)))
+    looks = collect(env, randomised, 0)
+    np.testing.assert_array_equal(looks.targets, tiny.targets[:3])
+    change = np.abs(looks.images.astype(int) - tiny.images[:3]).mean(axis=(1, 2, 3))
+    assert np.all(change > 5)
+    np.testing.assert_array_equal(collect(env, randomised, 0).images, looks.images)
 
 
 def test_collection_gives_up_when_the_rack_range_is_out_of_reach():

@@ -86,11 +86,18 @@ def test_bringup_starts_what_the_launch_file_describes():
     assert trainer.shutdown_on_exit and trainer.params["run_dir"] == "runs/hanger_ros"
 
 
-def test_a_malformed_config_stops_the_trainer_node_with_one_message(tmp_path):
-    """A YAML error in the config file is a start-up error (exit status 1, a fatal log line
-    naming the file and the line), not a traceback; nothing is written to the run folder."""
+@pytest.mark.parametrize("text, message", [
+    ("seed: 0\nend_to_end_iterations: [2\n", r"preset.yaml: malformed YAML: .*line 3"),
+    (f"base_file: {ROOT / 'config' / 'hanger_gps_cpu.yaml'}\n"
+     "appearance_randomisation: {colour_jitter: 0.2}\n",
+     r"appearance_randomisation needs the in-process simulator"),
+])
+def test_a_bad_config_stops_the_trainer_node_with_one_message(tmp_path, text, message):
+    """A YAML error in the config file, or a setting only the in-process simulator honours, is
+    a start-up error (exit status 1, a fatal log line naming it), not a traceback; nothing is
+    written to the run folder."""
     config = tmp_path / "preset.yaml"
-    config.write_text("seed: 0\nend_to_end_iterations: [2\n")
+    config.write_text(text)
     run_dir = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "gps_trainer.trainer_node", "--ros-args",
                            "-p", f"run_dir:={run_dir}", "-p", f"config_file:={config}"],
@@ -98,7 +105,7 @@ def test_a_malformed_config_stops_the_trainer_node_with_one_message(tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert "Traceback" not in output
-    assert re.search(r"(?s)cannot start: .*preset.yaml: malformed YAML: .*line 3", output), output
+    assert re.search(r"(?s)cannot start: .*" + message, output), output
     assert not run_dir.exists()
 
 

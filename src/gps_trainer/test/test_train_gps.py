@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.networks import VisuomotorCNN, VisuomotorCNNConfig
 from gps_controller.typed_config import ConfigError, to_mapping
 from gps_sim import HangerEnv, load_conditions
-from gps_trainer import evaluation
+from gps_trainer import evaluation, pose_pretraining
 from gps_trainer.run_folder import RunFolder
 from gps_trainer.train_gps import (END_TO_END, TRAJECTORY_PRETRAINING, GpsRunConfig, KeptPolicy,
                                    keep_best, load_config, main, rack_offset)
@@ -104,6 +105,37 @@ def test_jittered_samples_start_with_the_targets_moved_by_their_offset(tiny, tmp
                      f"{record['condition']:02d}.npz") as sample:
             start = sample["X"][0, relative].reshape(3, 3)
         np.testing.assert_allclose(start, nominal - offset, atol=0.003)
+    env.close()
+
+
+def test_randomised_looks_reach_the_samples_and_pose_frames_only(tiny, tmp_path):
+    """With appearance_randomisation for the samples and the pose frames, every stored sample
+    starts in a frame that differs from the condition's own look with the same rack offset, and
+    every pose frame from the plain frame of its rack pose; the physics do not see it (the
+    first state is the plain one)."""
+    preset = yaml.safe_load(tiny.read_text())
+    looks = {"colour_jitter": 0.3, "light_scale": [0.5, 1.5]}
+    preset.update(rack_jitter=[0.02, 0.02, 0.02], trajectory_pretraining_iterations=1,
+                  end_to_end_iterations=1, appearance_randomisation=looks)
+    preset["pose_pretraining"]["appearance_randomisation"] = looks
+    tiny.write_text(yaml.safe_dump(preset))
+    run = RunFolder(tmp_path / "run")
+    assert main(["--config", str(tiny), "--run-dir", str(run.path)]) == 0
+    env = HangerEnv.from_yaml(tmp_path / "conditions.yaml", "train")
+    env = HangerEnv(env.conditions, replace(env.task, image_size=32))
+    for record in run.read_metrics():
+        plain_x, plain = env.reset(record["condition"], rack_offset=record["rack_offset"])
+        with np.load(run.path / "samples" / f"itr_{record['iteration']:03d}_cond_"
+                     f"{record['condition']:02d}.npz") as sample:
+            np.testing.assert_allclose(sample["X"][0], plain_x, atol=1e-9)
+            assert np.abs(sample["images"][0].astype(int) - plain.image).mean() > 5
+    poses = pose_pretraining.load_pose_dataset(run.path / "pose" / "pose_dataset.npz")
+    for image, condition, position, yaw in zip(poses.images, poses.conditions,
+                                               poses.rack_positions, poses.rack_yaws):
+        offset, yaw_offset = pose_pretraining.rack_pose_offsets(env.conditions[condition],
+                                                                position, yaw)
+        env.reset(int(condition), rack_offset=offset, rack_yaw_offset=yaw_offset)
+        assert np.abs(image.astype(int) - env.render()).mean() > 5
     env.close()
 
 
