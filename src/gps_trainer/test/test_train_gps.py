@@ -238,6 +238,19 @@ def test_the_pose_features_preset_is_the_cpu_preset_with_frozen_vision():
                                         fc_only_iterations=1200, fc_only_calls=1_000_000)
 
 
+def test_the_randomised_looks_preset_is_the_cpu_preset_with_random_looks():
+    """Samples and pose frames draw their looks from the same ranges; nothing else changes."""
+    cpu = to_mapping(load_config(CONFIG_DIR / "hanger_gps_cpu.yaml"))
+    looks = load_config(CONFIG_DIR / "hanger_gps_randomised_looks.yaml")
+    assert looks.appearance_randomisation.enabled
+    assert looks.pose_pretraining.appearance_randomisation == looks.appearance_randomisation
+    randomised = to_mapping(looks)
+    assert {key for key in cpu if cpu[key] != randomised[key]} == {
+        "appearance_randomisation", "pose_pretraining"}
+    assert dict(randomised["pose_pretraining"], appearance_randomisation=None) == dict(
+        cpu["pose_pretraining"], appearance_randomisation=None)
+
+
 def test_a_base_file_is_varied_key_by_key(tmp_path):
     presets = tmp_path / "presets"
     presets.mkdir()
