@@ -9,6 +9,10 @@ Gaussian, radians, its own seed per trial) to see how far a policy's success hol
 it was trained from. A few camera frames with the policy's learned feature points drawn on them
 are saved (the paper's Fig. 5/6).
 
+`--random-looks CONFIG` draws each trial's colours and lights (its own seed per trial) from the
+`appearance_randomisation` of a run config (gps_sim.conditions.AppearanceRandomisation), to see
+how a policy holds up beyond the looks it was trained on.
+
 `--pose-regressor` runs Table I's "pose prediction" baseline: a full-state policy (the one
 trajectory pre-training leaves) whose target points come from the pose pre-training regressor on
 the episode's first camera frame (the arm at its start pose, as in the pose data) instead of the
@@ -33,11 +37,13 @@ import torch
 from gps_controller.layout import Layout
 from gps_controller.policies.gaussian_policy import GaussianPolicy, PolicyFileError
 from gps_controller.policies.networks import PoseRegressionCNN
-from gps_sim.conditions import load_conditions, load_task_config
+from gps_controller.typed_config import ConfigError, from_mapping, to_mapping
+from gps_sim.conditions import AppearanceRandomisation, load_conditions, load_task_config
 from gps_sim.env import HangerEnv
 from gps_trainer.cli import input_errors_reported
 from gps_trainer.pose_pretraining import load_pose_regressor
 from gps_trainer.rollout import target_distance
+from gps_trainer.trajectory_phase import read_run_config
 
 
 @dataclass(frozen=True)
@@ -77,14 +83,15 @@ def predicted_targets(regressor: PoseRegressionCNN, image: np.ndarray) -> np.nda
 
 
 def run_policy_episode(env: HangerEnv, policy: GaussianPolicy, condition: int, seed: int,
-                       noise: bool = False, pose_regressor: PoseRegressionCNN | None = None
+                       noise: bool = False, pose_regressor: PoseRegressionCNN | None = None,
+                       appearance: AppearanceRandomisation | None = None
                        ) -> tuple[bool, float, np.ndarray]:
     """One episode of the policy alone (a full-state one with its target from
-    `pose_regressor`: module doc); returns (success, final mean EE-target distance in m, the
-    camera frames T x H x W x 3)."""
+    `pose_regressor`: module doc), its look drawn from `appearance` (None: the condition's);
+    returns (success, final mean EE-target distance in m, the camera frames T x H x W x 3)."""
     rng = np.random.default_rng(seed)
     layout = env.layout
-    x, obs = env.reset(condition, seed)
+    x, obs = env.reset(condition, seed, appearance=appearance)
     targets = None if pose_regressor is None else predicted_targets(pose_regressor, obs.image)
     frames = []
     for _ in range(env.task.episode_steps):
@@ -100,9 +107,11 @@ def run_policy_episode(env: HangerEnv, policy: GaussianPolicy, condition: int, s
 
 def evaluate(env: HangerEnv, policy: GaussianPolicy, trials: int, seed: int = 0,
              noise: bool = False, frames_dir: Path | None = None, log=print,
-             pose_regressor: PoseRegressionCNN | None = None) -> list[ConditionResult]:
+             pose_regressor: PoseRegressionCNN | None = None,
+             appearance: AppearanceRandomisation | None = None) -> list[ConditionResult]:
     """Success of `policy` (with `pose_regressor`: the pose-prediction baseline, module doc) on
-    every condition of `env`, `trials` episodes each."""
+    every condition of `env`, `trials` episodes each, each trial's look drawn from `appearance`
+    (None: the conditions' own)."""
     if pose_regressor is not None and policy.uses_images:
         raise ValueError("policy: the pose-prediction baseline runs a full-state policy, this "
                          "one takes images")
@@ -121,7 +130,7 @@ def evaluate(env: HangerEnv, policy: GaussianPolicy, trials: int, seed: int = 0,
         for trial in range(trials):
             success, distance, frames = run_policy_episode(
                 env, policy, condition, seed * 10_000 + condition * 100 + trial, noise,
-                pose_regressor)
+                pose_regressor, appearance)
             wins += success
             distances.append(distance)
             if frames_dir is not None and trial == 0 and policy.uses_images:
@@ -169,6 +178,17 @@ def summary(results: list[ConditionResult]) -> dict:
                            for r in results}}
 
 
+def random_looks(config_path: str | Path) -> AppearanceRandomisation:
+    """The appearance_randomisation of run config `config_path` (base_file followed); a
+    ConfigError when it sets none that changes the look."""
+    mapping = read_run_config(config_path).get("appearance_randomisation")
+    appearance = from_mapping(AppearanceRandomisation, mapping, "appearance_randomisation")
+    if not appearance.enabled:
+        raise ConfigError(f"{config_path}: sets no appearance_randomisation that changes the "
+                          f"look")
+    return appearance
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", required=True, help="a policy file (GaussianPolicy.save)")
@@ -183,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pose-regressor", metavar="FILE",
                         help="the pose-prediction baseline: a full-state --policy with its target "
                              "from this pose regressor (a run's pose/pose_regressor.pt)")
+    parser.add_argument("--random-looks", metavar="CONFIG",
+                        help="draw each trial's colours and lights from this run config's "
+                             "appearance_randomisation (e.g. "
+                             "config/hanger_gps_randomised_looks.yaml)")
     parser.add_argument("--out", help="folder for results.json and feature-point frames")
     args = parser.parse_args(argv)
     with input_errors_reported(parser, PolicyFileError):
@@ -199,16 +223,20 @@ def main(argv: list[str] | None = None) -> int:
             task = replace(task, image_size=int(regressor.config.image_size[0]))
         if args.start_noise is not None:
             task = replace(task, initial_joint_noise_std=args.start_noise)
+        appearance = None if args.random_looks is None else random_looks(args.random_looks)
         env = HangerEnv(load_conditions(args.conditions, args.set), task,
                         render_observations=policy.uses_images or regressor is not None)
     out = Path(args.out) if args.out else None
     print(f"evaluating {args.policy} on {len(env.conditions)} conditions of {args.set!r}, "
-          f"start-pose noise {task.initial_joint_noise_std:g} rad")
+          f"start-pose noise {task.initial_joint_noise_std:g} rad"
+          + ("" if appearance is None else f", random looks from {args.random_looks}"))
     results = evaluate(env, policy, args.trials, args.seed, args.noise,
-                       out / "frames" if out else None, pose_regressor=regressor)
+                       out / "frames" if out else None, pose_regressor=regressor,
+                       appearance=appearance)
     report = summary(results)
     report["start_noise_std"] = task.initial_joint_noise_std
     report["pose_regressor"] = args.pose_regressor
+    report["random_looks"] = None if appearance is None else to_mapping(appearance)
     print(f"success {report['successes']}/{report['trials']} = {100 * report['success_rate']:.1f}%")
     if out:
         out.mkdir(parents=True, exist_ok=True)

@@ -118,3 +118,48 @@ def test_the_pose_prediction_baseline_refuses_an_image_policy(policy_and_conditi
                                                                  np.zeros((3, 3))))])
     assert stop.value.code == 2
     assert "--pose-regressor needs a full-state --policy" in capsys.readouterr().err
+
+
+def _looks_file(path, looks):
+    path.write_text(yaml.safe_dump({"seed": 0, "appearance_randomisation": looks}))
+    return path
+
+
+def test_random_looks_vary_what_an_image_policy_sees_and_nothing_else(policy_and_conditions,
+                                                                      tmp_path):
+    """Each trial draws its own look: a CNN's mean-action trials then differ (and repeat with
+    the seed), a full-state policy's do not (the look changes no physics)."""
+    full_state, conditions = policy_and_conditions
+    looks = _looks_file(tmp_path / "looks.yaml", {"colour_jitter": 0.4,
+                                                  "light_scale": [0.4, 1.5]})
+    torch.manual_seed(0)
+    cnn = tmp_path / "cnn.pt"
+    GaussianPolicy(VisuomotorCNN(VisuomotorCNNConfig(image_size=(32, 32),
+                                                     conv_filters=(4, 4, 4), fc_units=(8,))),
+                   device="cpu").save(cnn)
+    plain = _evaluate(cnn, conditions, tmp_path / "plain")
+    varied = _evaluate(cnn, conditions, tmp_path / "varied", "--random-looks", str(looks))
+    assert len(set(plain["conditions"]["a"]["final_distances"])) == 1
+    assert len(set(varied["conditions"]["a"]["final_distances"])) == 3
+    assert plain["random_looks"] is None
+    assert varied["random_looks"]["colour_jitter"] == 0.4
+    again = _evaluate(cnn, conditions, tmp_path / "again", "--random-looks", str(looks))
+    assert again["conditions"] == varied["conditions"]
+    state_plain = _evaluate(full_state, conditions, tmp_path / "state_plain")
+    state_varied = _evaluate(full_state, conditions, tmp_path / "state_varied",
+                             "--random-looks", str(looks))
+    assert state_varied["conditions"] == state_plain["conditions"]
+
+
+@pytest.mark.parametrize("looks, message", [
+    (None, "sets no appearance_randomisation"),
+    ({"colour_jitter": 2.0}, "colour_jitter"),
+])
+def test_random_looks_without_a_change_are_refused_in_one_line(policy_and_conditions, tmp_path,
+                                                               capsys, looks, message):
+    policy, conditions = policy_and_conditions
+    with pytest.raises(SystemExit) as stop:
+        evaluation.main(["--policy", str(policy), "--conditions", str(conditions),
+                         "--random-looks", str(_looks_file(tmp_path / "looks.yaml", looks))])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
