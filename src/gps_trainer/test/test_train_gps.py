@@ -239,7 +239,8 @@ def test_the_pose_features_preset_is_the_cpu_preset_with_frozen_vision():
 
 
 def test_the_randomised_looks_preset_is_the_cpu_preset_with_random_looks():
-    """Samples and pose frames draw their looks from the same ranges; nothing else changes."""
+    """Samples and pose frames draw their looks from the same ranges, pose pre-training takes
+    more poses and steps; nothing else changes."""
     cpu = to_mapping(load_config(CONFIG_DIR / "hanger_gps_cpu.yaml"))
     looks = load_config(CONFIG_DIR / "hanger_gps_randomised_looks.yaml")
     assert looks.appearance_randomisation.enabled
@@ -248,7 +249,7 @@ def test_the_randomised_looks_preset_is_the_cpu_preset_with_random_looks():
     assert {key for key in cpu if cpu[key] != randomised[key]} == {
         "appearance_randomisation", "pose_pretraining"}
     assert dict(randomised["pose_pretraining"], appearance_randomisation=None) == dict(
-        cpu["pose_pretraining"], appearance_randomisation=None)
+        cpu["pose_pretraining"], appearance_randomisation=None, n_poses=4000, sgd_steps=8000)
 
 
 def test_a_base_file_is_varied_key_by_key(tmp_path):
