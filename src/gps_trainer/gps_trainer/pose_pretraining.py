@@ -22,13 +22,20 @@ weights_only=True) are saved in one folder, so a later run reuses them:
         [--seed 0] [--device cuda] [--recollect] [--retrain]
 
 A folder that already holds a dataset or a regressor is reused: collection and training are
-skipped unless --recollect / --retrain.
+skipped unless --recollect / --retrain. `--evaluate REGRESSOR` measures a saved regressor
+instead: --n-poses new random rack poses of the conditions' set, each in its condition's own
+look (the visual-test scenes, say), the error per condition and overall (and, with --out, as
+pose_evaluation.json there):
+
+    python -m gps_trainer.pose_pretraining --evaluate runs/gps0/pose/pose_regressor.pt \
+        --conditions config/visual_test_conditions.yaml --condition-set visual_test --n-poses 120
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -44,7 +51,7 @@ from gps_controller.policies.networks import (PoseRegressionCNN, PoseRegressionC
                                               VisionConfig, VisuomotorCNN, copy_vision_weights)
 from gps_controller.typed_config import ConfigError, from_mapping, load_yaml, to_mapping
 from gps_sim.conditions import (AppearanceRandomisation, HangerCondition, HangerTaskConfig,
-                                sample_rack_pose)
+                                load_conditions, load_task_config, sample_rack_pose)
 from gps_sim.env import HangerEnv
 from gps_trainer.cli import input_errors_reported
 
@@ -55,6 +62,10 @@ MAX_REJECTED_PER_POSE = 1.0
 """Collection gives up when more poses were rejected than this many per requested pose: the
 task's rack ranges then lie mostly outside the left arm's reach."""
 EVAL_BATCH = 256
+EVALUATION_STREAM = 1
+"""--evaluate draws its poses from numpy's seed sequence [seed, EVALUATION_STREAM]: never the
+poses that collection draws from the same seed."""
+EVALUATION_FILE = "pose_evaluation.json"
 LR_SCHEDULES = ("constant", "cosine")
 
 Log = Callable[[str], None]
@@ -281,8 +292,14 @@ def split_poses(dataset: PoseDataset, validation_fraction: float, rng: np.random
 
 def point_error_cm(predicted: np.ndarray, targets: np.ndarray) -> float:
     """Mean Euclidean distance between predicted and true target points, in cm (Table II)."""
+    return float(frame_errors_cm(predicted, targets).mean())
+
+
+def frame_errors_cm(predicted: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per frame, the mean Euclidean distance of its predicted target points to the true
+    ones, in cm."""
     diff = (np.asarray(predicted) - np.asarray(targets)).reshape(len(targets), -1, 3)
-    return float(100.0 * np.linalg.norm(diff, axis=-1).mean())
+    return 100.0 * np.linalg.norm(diff, axis=-1).mean(axis=1)
 
 
 def train_pose_regressor(dataset: PoseDataset, config: PosePretrainingConfig,
@@ -455,9 +472,45 @@ def run(config: PosePretrainingConfig, env: HangerEnv, out: Path, recollect: boo
     return dataset, stats
 
 
+def evaluate_regressor(regressor: PoseRegressionCNN, env: HangerEnv,
+                       config: PosePretrainingConfig, log: Log = print) -> dict:
+    """The regressor's error (cm) on config.n_poses new random rack poses of `env`'s
+    conditions, each in its condition's own look: overall and per condition (Table II's
+    measure)."""
+    dataset = collect_pose_data(EnvPoseSource(env), env.conditions, env.task, config,
+                                np.random.default_rng([config.seed, EVALUATION_STREAM]), log)
+    errors = frame_errors_cm(_predict(regressor, torch.as_tensor(dataset.images)),
+                             dataset.targets)
+    by_condition = {env.conditions[c].name: float(errors[dataset.conditions == c].mean())
+                    for c in np.unique(dataset.conditions)}
+    return {"poses": len(errors), "error_cm": float(errors.mean()),
+            "by_condition": by_condition}
+
+
+def _evaluate_command(args, regressor: PoseRegressionCNN, env: HangerEnv,
+                      config: PosePretrainingConfig) -> int:
+    try:
+        report = evaluate_regressor(regressor, env, config)
+    finally:
+        env.close()
+    report.update(regressor=str(args.evaluate), conditions_file=str(args.conditions),
+                  condition_set=args.condition_set)
+    for name, error in report["by_condition"].items():
+        print(f"  {name:28s} {error:5.2f} cm")
+    print(f"pose error on {report['poses']} poses of {args.condition_set!r}: "
+          f"{report['error_cm']:.2f} cm")
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / EVALUATION_FILE).write_text(json.dumps(report, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="folder for the dataset and the regressor")
+    parser.add_argument("--out", help="folder for the dataset and the regressor (required "
+                                      "unless --evaluate)")
+    parser.add_argument("--evaluate", metavar="REGRESSOR",
+                        help="measure this saved regressor on new poses of --condition-set")
     parser.add_argument("--config", default="config/pose_pretraining.yaml",
                         help=f"YAML file with a {CONFIG_SECTION!r} section")
     parser.add_argument("--conditions", default="config/hanger_conditions.yaml")
@@ -470,10 +523,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recollect", action="store_true", help="collect even if saved")
     parser.add_argument("--retrain", action="store_true", help="train even if saved")
     args = parser.parse_args(argv)
+    if args.out is None and args.evaluate is None:
+        parser.error("--out is required (or --evaluate REGRESSOR)")
     with input_errors_reported(parser):
         config = load_config(args.config, n_poses=args.n_poses, image_size=args.image_size,
                              sgd_steps=args.sgd_steps, seed=args.seed, device=args.device)
-        env = HangerEnv.from_yaml(args.conditions, args.condition_set, render_observations=False)
+        if args.evaluate:             # rendered at the size the regressor takes
+            regressor = load_pose_regressor(args.evaluate)[0]
+            task = dataclasses.replace(load_task_config(args.conditions),
+                                       image_size=int(regressor.config.image_size[0]))
+            env = HangerEnv(load_conditions(args.conditions, args.condition_set), task,
+                            render_observations=False)
+        else:
+            env = HangerEnv.from_yaml(args.conditions, args.condition_set,
+                                      render_observations=False)
+    if args.evaluate:
+        return _evaluate_command(args, regressor, env, config)
     try:
         _, stats = run(config, env, Path(args.out), args.recollect, args.retrain)
     finally:

@@ -3,6 +3,7 @@ the rack's target points, a small CNN learns to regress them from images, and it
 initialise the policy (gps_trainer.pose_pretraining)."""
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -12,13 +13,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from gps_controller.policies.networks import (VisionConfig, VisuomotorCNN,  # noqa: E402
+from gps_controller.policies.networks import (PoseRegressionCNN,  # noqa: E402
+                                              PoseRegressionConfig, VisionConfig, VisuomotorCNN,
                                               VisuomotorCNNConfig)
 from gps_controller.typed_config import ConfigError  # noqa: E402
 from gps_sim.conditions import (AppearanceRandomisation, HangerCondition,  # noqa: E402
                                 HangerTaskConfig)
 from gps_sim.env import HangerEnv  # noqa: E402
 from gps_trainer.pose_pretraining import (EnvPoseSource, PosePretrainingConfig,  # noqa: E402
+                                          PoseTrainingStats,
                                           collect_pose_data, init_policy_vision, load_config,
                                           load_pose_dataset, load_pose_regressor, main,
                                           point_error_cm,
@@ -245,6 +248,44 @@ def test_command_line_collects_trains_and_then_reuses_its_folder(tmp_path, capsy
 
 
 # --- configuration ----------------------------------------------------------------------------
+
+def test_command_line_evaluates_a_saved_regressor_per_condition(env, tmp_path, capsys):
+    """A regressor that always predicts the nominal rack's target points is off by exactly how
+    far each new pose moved them: the evaluation's errors, overall and per condition, are the
+    mean distances of the poses' true points (collected again from the same seed stream) to
+    those fixed points."""
+    env.reset(0)
+    fixed = env.target_points()
+    regressor = PoseRegressionCNN(PoseRegressionConfig(image_size=(SIZE, SIZE),
+                                                       conv_filters=(4, 4, 4)))
+    with torch.no_grad():
+        regressor.pose.weight.zero_()
+        regressor.pose.bias.copy_(torch.as_tensor(np.ravel(fixed)))
+    stats = PoseTrainingStats(0.0, 0.0, 0.0, 1, 1, 0, 0.0, "cpu", (0.0,) * 9, (1.0,) * 9)
+    path = save_pose_regressor(regressor, stats, tmp_path / "fixed.pt")
+    out = tmp_path / "eval"
+    assert main(["--evaluate", str(path), "--conditions", str(CONDITIONS), "--n-poses", "12",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "pose_evaluation.json").read_text())
+    poses = collect_pose_data(EnvPoseSource(env, SIZE), env.conditions, env.task,
+                              PosePretrainingConfig(n_poses=12, image_size=SIZE),
+                              np.random.default_rng([0, 1]), quiet)
+    errors = np.array([100 * np.linalg.norm(t.reshape(3, 3) - fixed, axis=1).mean()
+                       for t in poses.targets])
+    assert report["poses"] == 12
+    assert report["error_cm"] == pytest.approx(errors.mean(), rel=1e-4)
+    for c in np.unique(poses.conditions):
+        assert report["by_condition"][env.conditions[c].name] == pytest.approx(
+            errors[poses.conditions == c].mean(), rel=1e-4)
+    assert f"pose error on 12 poses of 'train': {report['error_cm']:.2f} cm" in \
+        capsys.readouterr().out
+
+
+def test_command_line_needs_out_or_evaluate(capsys):
+    with pytest.raises(SystemExit):
+        main([])
+    assert "--out is required" in capsys.readouterr().err
+
 
 @pytest.mark.parametrize("key, value", [
     ("n_poses", 0), ("image_size", 0), ("sgd_steps", 0), ("batch_size", 0), ("lr", 0.0),
