@@ -62,7 +62,10 @@ END_TO_END = "end_to_end"
 
 @dataclass(frozen=True)
 class GpsRunConfig:
-    """A full run (conditions_file and phase_file relative to the config file in YAML)."""
+    """A full run (conditions_file and phase_file relative to the config file in YAML).
+    appearance_randomisation draws each training sample's colours and lights
+    (gps_sim.conditions.AppearanceRandomisation; pose_pretraining has its own for the pose
+    frames; the in-process simulator only)."""
 
     seed: int = 0
     conditions_file: str = "hanger_conditions.yaml"
