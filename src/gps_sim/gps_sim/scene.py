@@ -10,12 +10,14 @@ model instead (SceneLook), since colours and lights need no recompilation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
 from gps_sim.conditions import AppearanceRandomisation, Distractor, SceneVariation
+from gps_sim.robot import named_id
 
 MODEL_PATH = Path(__file__).parent / "models" / "pr2_hanger.xml"
 ROBOT_BODY = "torso_lift_link"
@@ -111,11 +113,9 @@ class SceneLook:
 
     @classmethod
     def of(cls, model: mujoco.MjModel) -> SceneLook:
-        def geom(name: str) -> int:
-            return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
-
-        hanger = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, HANGER_BODY)
-        lights = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_LIGHT, name)
+        geom = partial(named_id, model, mujoco.mjtObj.mjOBJ_GEOM)
+        hanger = named_id(model, mujoco.mjtObj.mjOBJ_BODY, HANGER_BODY)
+        lights = np.array([named_id(model, mujoco.mjtObj.mjOBJ_LIGHT, name)
                            for name in (KEY_LIGHT, FILL_LIGHT)])
         return cls(
             colour_groups=(np.array([geom(name) for name in RACK_GEOMS]),
