@@ -102,6 +102,10 @@ class AppearanceRandomisation:
     key_light_shift: float = 0.0
 
     def __post_init__(self) -> None:
+        values = (self.colour_jitter, *self.light_scale, self.light_tint, self.key_light_shift)
+        if not all(math.isfinite(v) for v in values):
+            raise ConfigError(f"appearance_randomisation: expected finite numbers, got "
+                              f"{self}")
         if not 0.0 <= self.colour_jitter <= 1.0:
             raise ConfigError(f"appearance_randomisation.colour_jitter: expected a value in "
                               f"[0, 1], got {self.colour_jitter}")

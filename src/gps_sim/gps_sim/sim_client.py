@@ -8,6 +8,28 @@ from builtin_interfaces.msg import Time
 
 from gps_controller.ros_calls import CallTimeout, wait_for
 from gps_msgs.srv import CheckTask, SetCondition
+from gps_sim.conditions import AppearanceRandomisation
+
+
+def set_condition_request(condition_name: str, rack_offset=(0.0, 0.0, 0.0),
+                          rack_yaw_offset: float = 0.0,
+                          appearance: AppearanceRandomisation | None = None
+                          ) -> SetCondition.Request:
+    """The request to reset to the named condition, the rack moved by `rack_offset` (m) from
+    its position and turned by `rack_yaw_offset` (rad), the look drawn from `appearance`
+    (None: the condition's own)."""
+    request = SetCondition.Request()
+    request.condition.name = condition_name
+    request.rack_offset.x, request.rack_offset.y, request.rack_offset.z = (
+        float(v) for v in rack_offset)
+    request.rack_yaw_offset = float(rack_yaw_offset)
+    if appearance is not None and appearance.enabled:
+        request.random_look = True
+        request.colour_jitter = float(appearance.colour_jitter)
+        request.light_scale = [float(v) for v in appearance.light_scale]
+        request.light_tint = float(appearance.light_tint)
+        request.key_light_shift = float(appearance.key_light_shift)
+    return request
 
 
 class SimError(RuntimeError):
@@ -27,14 +49,11 @@ class SimClient:
                 raise CallTimeout(f"service {client.srv_name} is not up after {timeout} s")
 
     def reset(self, condition_name: str, rack_offset=(0.0, 0.0, 0.0),
-              rack_yaw_offset: float = 0.0, timeout: float = 30.0) -> Time:
-        """Reset to the named condition, the rack moved by `rack_offset` (m) from its position
-        and turned by `rack_yaw_offset` (rad); returns the stamp of the episode's step 0."""
-        request = SetCondition.Request()
-        request.condition.name = condition_name
-        request.rack_offset.x, request.rack_offset.y, request.rack_offset.z = (
-            float(v) for v in rack_offset)
-        request.rack_yaw_offset = float(rack_yaw_offset)
+              rack_yaw_offset: float = 0.0, appearance: AppearanceRandomisation | None = None,
+              timeout: float = 30.0) -> Time:
+        """Reset to the named condition (set_condition_request); returns the stamp of the
+        episode's step 0."""
+        request = set_condition_request(condition_name, rack_offset, rack_yaw_offset, appearance)
         response = wait_for(self.reset_client.call_async(request), timeout, "set_condition")
         if not response.success:
             raise SimError(response.message)

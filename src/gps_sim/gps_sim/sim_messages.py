@@ -15,6 +15,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, JointState
 
 from gps_controller import message_validation as mv
+from gps_sim.conditions import AppearanceRandomisation
 from gps_sim.env import CAMERA, JointStateReading
 from gps_sim.scene import MODEL_PATH, ROBOT_BODY
 
@@ -83,6 +84,17 @@ def rack_pose_from_msg(msg) -> tuple[np.ndarray, float]:
         raise mv.MessageError("pose.orientation", "tilts the rack; only a rotation about z "
                               "(x = y = 0) is supported")
     return np.array([p.x, p.y, p.z]), 2.0 * math.atan2(q.z, q.w)
+
+
+def appearance_from_request(request) -> AppearanceRandomisation | None:
+    """gps_msgs/SetCondition's look: None for the condition's own, else the ranges to draw it
+    from. Raises ConfigError (a ValueError) naming the field for a bad range."""
+    if not request.random_look:
+        return None
+    return AppearanceRandomisation(
+        colour_jitter=float(request.colour_jitter),
+        light_scale=tuple(float(v) for v in request.light_scale),
+        light_tint=float(request.light_tint), key_light_shift=float(request.key_light_shift))
 
 
 def diagnostics_msg(stamp: Time, level: bytes, message: str, values: dict[str, object]

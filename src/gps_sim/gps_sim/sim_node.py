@@ -16,8 +16,9 @@ Subscribes:
 Service:
   ~/set_condition             gps_msgs/srv/SetCondition: reset to the condition named by
                               condition.name (its pose and grasp come from the conditions file),
-                              the rack moved by rack_offset and turned by rack_yaw_offset;
-                              answers with the stamp of the new episode's step 0
+                              the rack moved by rack_offset and turned by rack_yaw_offset,
+                              with random_look its colours and lights drawn from the given
+                              ranges; answers with the stamp of the new episode's step 0
   ~/check_task                gps_msgs/srv/CheckTask: the task's success test on the current state
 
 Modes (parameter `mode`):
@@ -62,8 +63,9 @@ from gps_sim.conditions import (HangerCondition, HangerTaskConfig, condition_set
                                 load_conditions, load_task_config)
 from gps_sim.effort_command import EffortCommand
 from gps_sim.env import HangerEnv
-from gps_sim.sim_messages import (CAMERA_FRAME, camera_info_msg, clock_msg, diagnostics_msg,
-                                  head_camera_fovy, joint_state_msg, rack_pose_from_msg, to_time)
+from gps_sim.sim_messages import (CAMERA_FRAME, appearance_from_request, camera_info_msg,
+                                  clock_msg, diagnostics_msg, head_camera_fovy, joint_state_msg,
+                                  rack_pose_from_msg, to_time)
 from gps_sim.sim_session import SimSession, SimStep
 
 MODES = ("lockstep", "realtime")
@@ -183,7 +185,7 @@ class SimNode(Node):
         offset = request.rack_offset
         try:
             step = self.session.reset(name, (offset.x, offset.y, offset.z),
-                                      request.rack_yaw_offset)
+                                      request.rack_yaw_offset, appearance_from_request(request))
         except ValueError as exc:
             response.success, response.message = False, str(exc)
             self.get_logger().error(f"set_condition: {exc}")

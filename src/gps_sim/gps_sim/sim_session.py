@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from gps_sim.effort_command import CommandError, EffortCommand, check_effort_command, zero_command
+from gps_sim.conditions import AppearanceRandomisation
 from gps_sim.env import HangerEnv, JointStateReading
 
 
@@ -70,15 +71,16 @@ class SimSession:
     def condition_names(self) -> list[str]:
         return [c.name for c in self.env.conditions]
 
-    def reset(self, condition: int | str, rack_offset=None,
-              rack_yaw_offset: float = 0.0) -> SimStep:
+    def reset(self, condition: int | str, rack_offset=None, rack_yaw_offset: float = 0.0,
+              appearance: AppearanceRandomisation | None = None) -> SimStep:
         """Start an episode in `condition` (index or name), the rack moved by `rack_offset`
         (m) from the condition's position and turned by `rack_yaw_offset` (rad) from its yaw,
-        and return its step 0. Reset k (counting from 0) draws the start-pose noise with
-        seed + k. Raises ValueError, naming the known conditions, for an unknown one, and for
-        bad offsets or a rack pose out of reach."""
+        its look drawn from `appearance` (None: the condition's), and return its step 0. Reset
+        k (counting from 0) draws the start-pose noise and the look with seed + k. Raises
+        ValueError, naming the known conditions, for an unknown one, and for bad offsets or a
+        rack pose out of reach."""
         self.env.reset(condition, seed=self.seed + self._resets, rack_offset=rack_offset,
-                       rack_yaw_offset=rack_yaw_offset)
+                       rack_yaw_offset=rack_yaw_offset, appearance=appearance)
         self._resets += 1
         if self._last_stamp is not None:
             self._clock_offset = self._last_stamp + self.control_dt

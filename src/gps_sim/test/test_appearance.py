@@ -100,3 +100,12 @@ def test_the_default_changes_nothing():
 def test_bad_ranges_are_refused_with_the_key(values, message):
     with pytest.raises(ConfigError, match=message):
         from_mapping(AppearanceRandomisation, values, "appearance_randomisation")
+
+
+@pytest.mark.parametrize("values", [{"key_light_shift": float("inf")},
+                                    {"light_scale": (0.5, float("inf"))},
+                                    {"colour_jitter": float("nan")}])
+def test_non_finite_ranges_built_in_code_are_refused(values):
+    """The sim node builds the ranges from a set_condition request, past YAML's checks."""
+    with pytest.raises(ConfigError, match="finite"):
+        AppearanceRandomisation(**values)

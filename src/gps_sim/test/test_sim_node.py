@@ -37,7 +37,8 @@ from gps_controller.typed_config import ConfigError
 from gps_msgs.msg import TargetPose
 from gps_msgs.srv import SetCondition
 from gps_sim import HangerEnv
-from gps_sim.conditions import condition_sets, load_conditions
+from gps_sim.conditions import AppearanceRandomisation, condition_sets, load_conditions
+from gps_sim.sim_client import set_condition_request
 from gps_sim.sim_node import SimNodeParams, _make_env
 
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "hanger_conditions.yaml"
@@ -141,16 +142,14 @@ class SimClient:
         for received in (self.states, self.images, self.infos, self.clocks):
             received.clear()
 
-    def set_condition(self, name, rack_offset=(0.0, 0.0, 0.0), rack_yaw_offset=0.0):
-        request = SetCondition.Request()
-        request.condition.name = name
-        request.rack_offset.x, request.rack_offset.y, request.rack_offset.z = rack_offset
-        request.rack_yaw_offset = rack_yaw_offset
+    def set_condition(self, name, rack_offset=(0.0, 0.0, 0.0), rack_yaw_offset=0.0,
+                      appearance=None):
+        request = set_condition_request(name, rack_offset, rack_yaw_offset, appearance)
         future = self.reset_client.call_async(request)
         assert self.spin_until(future.done), "set_condition did not answer"
         return future.result()
 
-    def reset(self, name, rack_offset=(0.0, 0.0, 0.0), rack_yaw_offset=0.0):
+    def reset(self, name, rack_offset=(0.0, 0.0, 0.0), rack_yaw_offset=0.0, appearance=None):
         """Reset and return step 0's state, keeping only what was published from then on.
         Step 0 carries the latest stamp the node has published (its clock never runs back),
         so messages published before the reset but delivered after it are told apart. Retried:
@@ -159,7 +158,7 @@ class SimClient:
         for _ in range(3):
             self.clear()
             self.since_ns = 0
-            assert self.set_condition(name, rack_offset, rack_yaw_offset).success
+            assert self.set_condition(name, rack_offset, rack_yaw_offset, appearance).success
             if self.spin_until(lambda: self.states and self.images, 3.0):
                 self.spin_for(0.2)
                 self.since_ns = max(nanoseconds(s.header.stamp) for s in self.states)
@@ -304,6 +303,25 @@ class TestLockstep:
         response = lockstep.set_condition("train_far_left_low_g1", rack_yaw_offset=math.inf)
         assert not response.success
         assert "rack_yaw_offset must be a finite number" in response.message
+
+    def test_a_random_look_changes_the_camera_image_and_nothing_else(self, lockstep):
+        """set_condition with random_look draws the episode's colours and lights (the state is
+        the plain reset's); the next plain reset shows the condition's own look again; a bad
+        range is refused, naming the field."""
+        looks = AppearanceRandomisation(colour_jitter=0.4, light_scale=(0.4, 1.5))
+        plain = lockstep.reset("train_near_left_high_g0")
+        plain_image = image_from_msg(lockstep.images[0]).astype(int)
+        varied = lockstep.reset("train_near_left_high_g0", appearance=looks)
+        varied_image = image_from_msg(lockstep.images[0]).astype(int)
+        assert np.array_equal(varied.position, plain.position)
+        assert np.abs(varied_image - plain_image).mean() > 5
+        lockstep.reset("train_near_left_high_g0")
+        assert np.array_equal(image_from_msg(lockstep.images[0]).astype(int), plain_image)
+        request = set_condition_request("train_near_left_high_g0", appearance=looks)
+        request.light_scale = [1.5, 0.4]
+        future = lockstep.reset_client.call_async(request)
+        assert lockstep.spin_until(future.done)
+        assert not future.result().success and "light_scale" in future.result().message
 
     def test_an_unknown_condition_is_refused_naming_the_known_ones(self, lockstep):
         response = lockstep.set_condition("train_on_the_moon")

@@ -77,8 +77,8 @@ class PosePretrainingConfig:
 
     Collection: n_poses random rack poses, one frame each, at image_size (None: the task's;
     only the in-process source renders at a chosen size, the robot's camera has its own), each
-    frame's colours and lights drawn from appearance_randomisation (in-process source only;
-    off by default).
+    frame's colours and lights drawn from appearance_randomisation (by the simulator, in this
+    process or the sim node over ROS; off by default).
     Training: validation_fraction of the poses are held out; Adam with lr and weight_decay for
     sgd_steps minibatches of batch_size frames, the learning rate constant or, with
     lr_schedule "cosine", decayed from lr to zero along a half cosine over the steps

@@ -5,12 +5,13 @@ For a trial on condition c the trainer
   1. publishes the linear-Gaussian controller (or the network policy) as a PolicyUpdate with a
      new version to the controller node,
   2. resets the scene to c through the sim node's set_condition, the rack moved by the sample's
-     jitter (the answer is the stamp of the episode's step 0),
+     jitter, the look drawn from the run's appearance_randomisation when it has one (the answer
+     is the stamp of the episode's step 0),
   3. sends RunTrial with that version, the stamp, the exploration noise's seed and smoothing and
      the condition's end-effector geometry, and receives the recorded sample,
   4. asks the sim node's check_task whether the hanger hangs.
 For a pose pre-training frame it resets the scene through set_condition with the rack pose as
-offsets from the condition's and takes the camera frame published with the episode's step 0
+offsets from the condition's (and the pose frames' random look) and takes the camera frame published with the episode's step 0
 (matched by stamp); the target points come from the task description, as for the trials.
 The controller draws the noise from the seed with the trainer's generator; the trainer checks
 that the sample carries exactly the noise it expects, so the trajectory update never sees a
@@ -38,6 +39,7 @@ from gps_controller.noise import NoiseConfig
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.linear_gaussian import LinearGaussianController
 from gps_controller.ros_calls import CallTimeout
+from gps_sim.conditions import AppearanceRandomisation
 from gps_sim.env import HangerEnv
 from gps_sim.sim_client import SimClient
 from gps_trainer.evaluation import ConditionResult, condition_line
@@ -109,7 +111,9 @@ class RosRobot:
 
     def __init__(self, node, geometry: dict[str, list[ConditionGeometry]], train_env: HangerEnv,
                  train_set: str, T: int, noise: NoiseConfig, record_images: bool,
-                 trial_timeout: float = 300.0, log=print) -> None:
+                 trial_timeout: float = 300.0, log=print,
+                 appearance: AppearanceRandomisation | None = None,
+                 pose_appearance: AppearanceRandomisation | None = None) -> None:
         self.controller = ControllerClient(node)
         self.sim = SimClient(node)
         self.camera = CameraFrames(node)
@@ -121,6 +125,8 @@ class RosRobot:
         self.record_images = record_images
         self.trial_timeout = trial_timeout
         self.log = log
+        self.appearance = appearance
+        self.pose_appearance = pose_appearance
         self.version = int(time.time() * 1000)
         self.trials = 0
 
@@ -138,7 +144,7 @@ class RosRobot:
                     else self.geometry[self.train_set][condition])
         sample, images, success, distance = self._trial(
             version, condition, geometry, noise_seed, 1.0, self.record_images, iteration,
-            rack_offset)
+            rack_offset, self.appearance)
         if not np.allclose(sample.noise, noise, rtol=0.0, atol=1e-12):
             raise RuntimeError("the controller's exploration noise differs from the trainer's "
                                "for the same seed: their noise settings disagree")
@@ -169,7 +175,7 @@ class RosRobot:
         offset, yaw_offset = rack_pose_offsets(self.train_env.conditions[condition],
                                                rack_position, rack_yaw)
         geometry = geometry_of(self.train_env, condition, offset, yaw_offset)
-        stamp = self.sim.reset(geometry.name, offset, yaw_offset)
+        stamp = self.sim.reset(geometry.name, offset, yaw_offset, self.pose_appearance)
         return self.camera.wait_for(stamp), geometry.ee_targets
 
     def _next_version(self) -> int:
@@ -182,7 +188,8 @@ class RosRobot:
 
     def _trial(self, version: int, condition: int, geometry: ConditionGeometry, noise_seed: int,
                noise_scale: float, record_images: bool, iteration: int,
-               rack_offset=(0.0, 0.0, 0.0)) -> tuple[Sample, np.ndarray | None, bool, float]:
+               rack_offset=(0.0, 0.0, 0.0), appearance: AppearanceRandomisation | None = None
+               ) -> tuple[Sample, np.ndarray | None, bool, float]:
         self.trials += 1
         smooth = self.noise.sigma if self.noise.smooth else 0.0
         request = TrialRequest(
@@ -190,7 +197,7 @@ class RosRobot:
             noise_seed=noise_seed, noise_scale=noise_scale, noise_smooth_sigma=smooth,
             noise_renormalize=self.noise.renormalize, record_images=record_images,
             iteration=iteration, trial_id=self.trials,
-            start_stamp=self.sim.reset(geometry.name, rack_offset))
+            start_stamp=self.sim.reset(geometry.name, rack_offset, appearance=appearance))
         record, final_state = self.controller.run_trial(request, self.trial_timeout)
         success, _ = self.sim.check_task()
         sample = Sample(record.X, record.U, condition, obs=record.obs_config, noise=record.noise)

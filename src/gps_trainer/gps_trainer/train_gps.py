@@ -38,7 +38,7 @@ import torch
 from gps_controller.policies.gaussian_policy import GaussianPolicy
 from gps_controller.policies.networks import (FullStateMLP, FullStateMLPConfig, VisuomotorCNN,
                                               VisuomotorCNNConfig)
-from gps_controller.typed_config import ConfigError, from_mapping, to_mapping
+from gps_controller.typed_config import from_mapping, to_mapping
 from gps_sim.conditions import (AppearanceRandomisation, load_conditions,
                                 load_task_config)
 from gps_sim.env import HangerEnv
@@ -65,7 +65,7 @@ class GpsRunConfig:
     """A full run (conditions_file and phase_file relative to the config file in YAML).
     appearance_randomisation draws each training sample's colours and lights
     (gps_sim.conditions.AppearanceRandomisation; pose_pretraining has its own for the pose
-    frames; the in-process simulator only)."""
+    frames): a simulator's setting (in process, or the sim node through set_condition)."""
 
     seed: int = 0
     conditions_file: str = "hanger_conditions.yaml"
@@ -114,15 +114,6 @@ def load_config(path: str | Path, **overrides) -> GpsRunConfig:
     """The run config from YAML (phase_file read in, paths absolute), then overrides."""
     config = from_mapping(GpsRunConfig, read_run_config(path))
     return replace(config, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def refuse_direct_only_settings(config: GpsRunConfig) -> None:
-    """Raise ConfigError for settings that only the in-process simulator honours, before a run
-    on another robot (over ROS the sim node shows every condition's own look)."""
-    if (config.appearance_randomisation.enabled
-            or config.pose_pretraining.appearance_randomisation.enabled):
-        raise ConfigError("appearance_randomisation needs the in-process simulator: over ROS "
-                          "every episode shows its condition's own look")
 
 
 def make_env(config: GpsRunConfig, condition_set: str,
@@ -313,8 +304,6 @@ def train(config: GpsRunConfig, run: RunFolder, resume: bool = False, log=print,
         robot = DirectRobot(env, lambda name: make_env(config, name), config.seed,
                             config.appearance_randomisation,
                             config.pose_pretraining.appearance_randomisation)
-    else:
-        refuse_direct_only_settings(config)
     store = SampleStore(run.path)
     checkpoint = run.latest_checkpoint() if resume else None
     if checkpoint is not None:

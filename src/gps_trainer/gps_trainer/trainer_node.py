@@ -71,7 +71,6 @@ class TrainerNode(Node):
         self.run_folder = RunFolder(self.values["run_dir"])
         self.resume = self.run_folder.config_path.is_file()
         self.config = self._config()
-        train_gps.refuse_direct_only_settings(self.config)
         self._progress_pub = self.create_publisher(TrainingProgress, "~/progress", 10)
         self.robot = self._robot()
 
@@ -86,7 +85,9 @@ class TrainerNode(Node):
         train_env = train_gps.make_env(config, config.train_set, render_observations=False)
         return RosRobot(self, geometry, train_env, config.train_set,
                         train_env.task.episode_steps, config.phase.noise, record_images=True,
-                        trial_timeout=self.values["trial_timeout_s"], log=self.log)
+                        trial_timeout=self.values["trial_timeout_s"], log=self.log,
+                        appearance=config.appearance_randomisation,
+                        pose_appearance=config.pose_pretraining.appearance_randomisation)
 
     def _config(self) -> train_gps.GpsRunConfig:
         if self.resume:
