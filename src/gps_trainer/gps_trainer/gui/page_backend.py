@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from gps_controller.messages import target_pose_msg
 from gps_msgs.action import RunTrial
-from gps_msgs.srv import SaveCondition, SetCondition
+from gps_msgs.srv import SaveCondition
 from gps_sim.conditions import HangerCondition, HangerTaskConfig, condition_sets
 from gps_sim.env import HangerEnv
 from gps_sim.scene import ROBOT_BODY
+from gps_sim.sim_client import set_condition_request
 from gps_trainer.gui import page_requests as requests
 from gps_trainer.gui.live_state import LiveState
 from gps_trainer.gui.page_requests import Pose, RequestError
@@ -90,9 +91,8 @@ class PageBackend:
         """Reset both arms to a condition (the sim's set_condition), then send that condition's
         pose as the target, so the topic and the rack agree and steps start from there."""
         name = requests.condition_name(body)
-        request = SetCondition.Request()
-        request.condition.name = name
-        response = call_service(self.ports.reset_client, request, "the sim node gps_sim")
+        response = call_service(self.ports.reset_client, set_condition_request(name),
+                                "the sim node gps_sim")
         if not response.success:
             raise RequestError(f"reset refused: {response.message}")
         condition = self.conditions.get(name)
