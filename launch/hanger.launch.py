@@ -3,15 +3,16 @@
     ros2 launch gps_trainer hanger.launch.py [robot:=sim|real] [mode:=lockstep|realtime]
         [run_dir:=runs/hanger_ros] [preset:=<run preset>]
         [conditions:=<conditions file>] [gui:=true|false] [gui_port:=8080]
-        [robot_description:=<file>]
+        [robot_description:=<file>] [evaluate:=<policy file>] [evaluation_set:=<set>]
 
 robot:=sim starts the MuJoCo sim node (gps_sim); robot:=real starts nothing in its place, for a
 PR2 or Gazebo whose ros2_control publishes /joint_states and the camera and takes
 /effort_controller/commands (use mode:=realtime there). gui:=true (the default) adds the web GUI
 node: teleop page and training dashboard on http://127.0.0.1:<gui_port>/. Every node reads config/hanger.yaml;
 the file names in it are passed again as absolute paths, with the launch arguments, on top.
-The trainer runs the preset into run_dir (resuming a run already there); when it exits the
-launch shuts down. Where launch_ros is not installed, `python -m gps_trainer.bringup` runs this
+The trainer runs the preset into run_dir (resuming a run already there); with evaluate:= it
+trains nothing and evaluates that policy file alone on evaluation_set (default: the preset's
+test set) instead, its results in run_dir. When the trainer exits the launch shuts down. Where launch_ros is not installed, `python -m gps_trainer.bringup` runs this
 same file (gps_trainer.launch_subset evaluates it) and starts the same processes.
 """
 
@@ -49,6 +50,10 @@ def generate_launch_description() -> LaunchDescription:
                               description="TCP port of the web GUI on 127.0.0.1"),
         DeclareLaunchArgument("robot_description", default_value=str(MODEL_PATH),
                               description="robot model (MJCF or URDF) for the kinematics"),
+        DeclareLaunchArgument("evaluate", default_value="",
+                              description="a policy file: evaluate it instead of training"),
+        DeclareLaunchArgument("evaluation_set", default_value="",
+                              description="condition set of evaluate (default: the test set)"),
         Node(package="gps_sim", executable="sim_node", name="gps_sim", output="screen",
              parameters=[params_file, {
                  "conditions_file": LaunchConfiguration("conditions"), "mode": mode}],
@@ -67,5 +72,7 @@ def generate_launch_description() -> LaunchDescription:
              parameters=[params_file, {
                  "config_file": LaunchConfiguration("preset"),
                  "conditions_file": LaunchConfiguration("conditions"),
-                 "run_dir": LaunchConfiguration("run_dir")}]),
+                 "run_dir": LaunchConfiguration("run_dir"),
+                 "evaluate_policy": LaunchConfiguration("evaluate"),
+                 "evaluation_set": LaunchConfiguration("evaluation_set")}]),
     ])

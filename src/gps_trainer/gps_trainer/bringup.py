@@ -32,6 +32,10 @@ def default_launch_file() -> Path:
     return Path(get_package_share_directory("gps_trainer")) / "launch" / "hanger.launch.py"
 
 
+# rcl refuses "-p name:=" (no value); the YAML for an empty string is ''.
+EMPTY_STRING = "''"
+
+
 def command(spec: ProcessSpec) -> list[str]:
     """The command line `ros2 launch` would run for `spec`."""
     executable = Path(get_package_prefix(spec.package)) / "lib" / spec.package / spec.executable
@@ -43,7 +47,7 @@ def command(spec: ProcessSpec) -> list[str]:
         args += ["--params-file", params_file]
     for key, value in spec.params.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        args += ["-p", f"{key}:={text}"]
+        args += ["-p", f"{key}:={text or EMPTY_STRING}"]
     return args
 
 

@@ -15,11 +15,15 @@ processes talking over Fast DDS.
 - SIGTERM to the bringup stops every node it started (they run in their own sessions);
 - a trainer killed (SIGKILL) mid-run and started again on its run folder resumes, keeps every
   sample it had stored and runs none of their trials again; only the trial in flight at the kill,
-  whose sample the trainer never received, may run a second time.
+  whose sample the trainer never received, may run a second time;
+- the bringup with evaluate:= trains nothing: the CNN policy file alone, on the camera images the
+  sim publishes, ends each trial where the direct evaluation tool's does; a missing policy file
+  stops the trainer node at start-up with one line.
 """
 
 import ast
 import hashlib
+import json
 import os
 import re
 import signal
@@ -33,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+import torch
 import yaml
 from playwright.sync_api import expect
 from rclpy.executors import SingleThreadedExecutor
@@ -40,8 +45,11 @@ from sensor_msgs.msg import Image, JointState
 
 from gps_controller.layout import RIGHT_ARM_JOINTS
 from gps_controller.messages import image_from_msg
+from gps_controller.policies.gaussian_policy import GaussianPolicy
+from gps_controller.policies.networks import VisuomotorCNN, VisuomotorCNNConfig
 from gps_msgs.msg import SampleTrajectory, TrainingProgress
 from gps_sim import HangerEnv
+from gps_trainer import evaluation
 from gps_trainer.bringup import command, default_launch_file
 from gps_trainer.launch_subset import load_description, resolve
 from gps_trainer.pose_pretraining import EnvPoseSource, load_pose_dataset
@@ -84,6 +92,8 @@ def test_bringup_starts_what_the_launch_file_describes():
             assert ["--params-file", str(params_file)] == cmd[4:6]
     trainer = [s for s in specs if s.executable == "trainer_node"][0]
     assert trainer.shutdown_on_exit and trainer.params["run_dir"] == "runs/hanger_ros"
+    assert trainer.params["evaluate_policy"] == ""
+    assert "evaluate_policy:=''" in command(trainer)     # rcl refuses "-p evaluate_policy:="
 
 
 def test_a_malformed_config_stops_the_trainer_node_with_one_message(tmp_path):
@@ -100,6 +110,20 @@ def test_a_malformed_config_stops_the_trainer_node_with_one_message(tmp_path):
     assert "Traceback" not in output
     assert re.search(r"(?s)cannot start: .*preset.yaml: malformed YAML: .*line 3", output), output
     assert not run_dir.exists()
+
+
+def test_a_missing_policy_file_stops_the_trainer_node_with_one_message(tiny_preset, tmp_path):
+    _, preset = tiny_preset()
+    missing = tmp_path / "no_policy.pt"
+    done = subprocess.run([sys.executable, "-m", "gps_trainer.trainer_node", "--ros-args",
+                           "-p", f"run_dir:={tmp_path / 'eval'}", "-p", f"config_file:={preset}",
+                           "-p", f"evaluate_policy:={missing}"],
+                          capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output
+    assert re.search(r"cannot start: .*no_policy\.pt", output), output
+    assert not (tmp_path / "eval").exists()
 
 
 @pytest.fixture
@@ -346,3 +370,39 @@ def test_a_killed_trainer_resumes_without_losing_a_sample(tiny_run, tmp_path, re
         with np.load(SampleStore(run_dir).file(record["iteration"], record["condition"])) as s:
             assert np.abs(s["images"][0].astype(int) - plain).mean() > 5
     env.close()
+
+
+def test_a_policy_evaluated_through_the_bringup_ends_where_the_direct_evaluation_does(
+        tiny_run, tmp_path):
+    """evaluate:= runs the CNN policy alone over the graph (the sim node's 64x64 camera images,
+    the controller's lock-step trials) on evaluation_set; each trial's final distance equals the
+    direct evaluation tool's on the same conditions, and the run folder holds no training run."""
+    conditions, preset = tiny_run
+    policy = tmp_path / "cnn.pt"
+    torch.manual_seed(3)
+    GaussianPolicy(VisuomotorCNN(VisuomotorCNNConfig(image_size=(64, 64), conv_filters=(4, 4, 4),
+                                                     fc_units=(8,))), device="cpu").save(policy)
+    run_dir = tmp_path / "eval"
+    log = tmp_path / "bringup.log"
+    proc = start(["gps_trainer.bringup", f"preset:={preset}", f"conditions:={conditions}",
+                  f"run_dir:={run_dir}", "gui:=false", f"evaluate:={policy}",
+                  "evaluation_set:=train"], log)
+    try:
+        proc.wait(timeout=300)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    over_ros = json.loads((run_dir / "policy_evaluation_train.json").read_text())
+    assert sorted(p.name for p in run_dir.iterdir()) == ["policy_evaluation_train.json"]
+    assert "train: " in log.read_text() and "(policy alone)" in log.read_text()
+    assert over_ros["policy"] == str(policy) and over_ros["condition_set"] == "train"
+    assert evaluation.main(["--policy", str(policy), "--conditions", str(conditions),
+                            "--set", "train", "--trials", "1", "--out",
+                            str(tmp_path / "direct")]) == 0
+    direct = json.loads((tmp_path / "direct" / "results.json").read_text())
+    assert list(over_ros["conditions"]) == list(direct["conditions"]) == ["a", "b"]
+    for name, ros in over_ros["conditions"].items():
+        local = direct["conditions"][name]
+        assert ros["successes"] == local["successes"] and ros["trials"] == 1
+        np.testing.assert_allclose(ros["final_distances"], local["final_distances"],
+                                   rtol=0.0, atol=1e-6)
