@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -58,6 +59,9 @@ from gps_trainer.cli import input_errors_reported
 CONFIG_SECTION = "pose_pretraining"
 DATASET_FILE = "pose_dataset.npz"
 REGRESSOR_FILE = "pose_regressor.pt"
+CHECKPOINT_FILE = "pose_regressor_training.pt"
+"""The regressor's training state while it trains (train_and_save): removed once the regressor
+is saved."""
 MAX_REJECTED_PER_POSE = 1.0
 """Collection gives up when more poses were rejected than this many per requested pose: the
 task's rack ranges then lie mostly outside the left arm's reach."""
@@ -82,7 +86,9 @@ class PosePretrainingConfig:
     Training: validation_fraction of the poses are held out; Adam with lr and weight_decay for
     sgd_steps minibatches of batch_size frames, the learning rate constant or, with
     lr_schedule "cosine", decayed from lr to zero along a half cosine over the steps
-    (torch.optim.lr_scheduler.CosineAnnealingLR). device None picks CUDA when present."""
+    (torch.optim.lr_scheduler.CosineAnnealingLR). device None picks CUDA when present. Every
+    checkpoint_every steps the training state goes to a checkpoint file (train_and_save), so a
+    killed run resumes there."""
 
     n_poses: int = 400
     image_size: int | None = None
@@ -95,13 +101,15 @@ class PosePretrainingConfig:
     seed: int = 0
     device: str | None = None
     progress_every: int = 100
+    checkpoint_every: int = 500
     appearance_randomisation: AppearanceRandomisation = field(
         default_factory=AppearanceRandomisation)
 
     def __post_init__(self) -> None:
         positive = {"n_poses": self.n_poses, "sgd_steps": self.sgd_steps,
                     "batch_size": self.batch_size,
-                    "progress_every": self.progress_every}
+                    "progress_every": self.progress_every,
+                    "checkpoint_every": self.checkpoint_every}
         if self.image_size is not None:
             positive["image_size"] = self.image_size
         for name, value in positive.items():
@@ -303,12 +311,17 @@ def frame_errors_cm(predicted: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def train_pose_regressor(dataset: PoseDataset, config: PosePretrainingConfig,
-                         vision: VisionConfig | None = None, log: Log = print
+                         vision: VisionConfig | None = None, log: Log = print,
+                         checkpoint: Path | None = None
                          ) -> tuple[PoseRegressionCNN, PoseTrainingStats]:
     """Fit a PoseRegressionCNN on `vision`'s layers (default: the paper's layers at the
     dataset's image size) to the target points, with Adam on the squared error of the whitened
     targets (t - mean) / scale. The whitening is folded into the last layer afterwards, so the
-    returned network predicts metres."""
+    returned network predicts metres.
+
+    With `checkpoint`, the training state (network, Adam, schedule, minibatch generator, history)
+    is written there every config.checkpoint_every steps, and training resumes from it when it
+    holds a state of the same settings and dataset: the result is the uninterrupted run's."""
     vision = VisionConfig(image_size=dataset.image_size) if vision is None else vision
     if tuple(vision.image_size) != dataset.image_size:
         raise ValueError(f"the vision layers take {list(vision.image_size)} images, the dataset "
@@ -328,8 +341,12 @@ def train_pose_regressor(dataset: PoseDataset, config: PosePretrainingConfig,
                                  weight_decay=config.weight_decay)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.sgd_steps)
                 if config.lr_schedule == "cosine" else None)
-    history, started = [], time.perf_counter()
-    for step in range(1, config.sgd_steps + 1):
+    training = _TrainingState(network, optimiser, schedule, rng,
+                              _checkpoint_key(dataset, config, vision))
+    if checkpoint is not None:
+        training.resume(checkpoint, log)
+    history, started = training.history, time.perf_counter() - training.seconds
+    for step in range(training.step + 1, config.sgd_steps + 1):
         batch = torch.as_tensor(rng.choice(train_idx, size=config.batch_size), device=device)
         loss = torch.mean((network(images[batch]) - whitened[batch]) ** 2)
         optimiser.zero_grad()
@@ -345,6 +362,8 @@ def train_pose_regressor(dataset: PoseDataset, config: PosePretrainingConfig,
                             "lr": optimiser.param_groups[0]["lr"]})
             log(f"step {step}/{config.sgd_steps}  loss {batch_loss:.4f}  "
                 f"validation {val_cm:.2f} cm  [{time.perf_counter() - started:.1f} s]")
+        if checkpoint is not None and step % config.checkpoint_every == 0:
+            training.save(checkpoint, step, time.perf_counter() - started)
     seconds = time.perf_counter() - started
     _fold_whitening(network, mean, scale)
     stats = PoseTrainingStats(
@@ -358,6 +377,68 @@ def train_pose_regressor(dataset: PoseDataset, config: PosePretrainingConfig,
         seconds=seconds, device=str(device), target_mean=tuple(mean.tolist()),
         target_scale=tuple(scale.tolist()), history=tuple(history))
     return network.cpu(), stats
+
+
+def train_and_save(dataset: PoseDataset, config: PosePretrainingConfig, folder: Path,
+                   vision: VisionConfig | None = None, log: Log = print
+                   ) -> tuple[PoseRegressionCNN, PoseTrainingStats]:
+    """train_pose_regressor with its checkpoint in `folder` (resumed when there), the regressor
+    saved to folder/REGRESSOR_FILE, then the checkpoint removed."""
+    checkpoint = folder / CHECKPOINT_FILE
+    regressor, stats = train_pose_regressor(dataset, config, vision, log, checkpoint)
+    save_pose_regressor(regressor, stats, folder / REGRESSOR_FILE)
+    checkpoint.unlink(missing_ok=True)
+    return regressor, stats
+
+
+def _checkpoint_key(dataset: PoseDataset, config: PosePretrainingConfig,
+                    vision: VisionConfig) -> dict:
+    """What a checkpoint must share with a training to be resumed by it: the SGD settings, the
+    vision layers and the dataset (its frame count and a digest of its targets)."""
+    names = ("validation_fraction", "sgd_steps", "batch_size", "lr", "weight_decay",
+             "lr_schedule", "seed")
+    key = {name: getattr(config, name) for name in names}
+    key.update(vision=to_mapping(vision), n_frames=dataset.n_frames,
+               targets=hashlib.sha256(np.ascontiguousarray(dataset.targets).tobytes()).hexdigest())
+    return key
+
+
+class _TrainingState:
+    """The regressor's training state between SGD steps, to and from a checkpoint file."""
+
+    def __init__(self, network, optimiser, schedule, rng: np.random.Generator, key: dict):
+        self.network, self.optimiser, self.schedule, self.rng = network, optimiser, schedule, rng
+        self.key = key
+        self.step, self.seconds, self.history = 0, 0.0, []
+
+    def save(self, path: Path, step: int, seconds: float) -> None:
+        """Write the state after `step` through a temporary file (a kill leaves the last one)."""
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"key": self.key, "step": step, "seconds": seconds,
+                    "history": list(self.history),
+                    "network": self.network.state_dict(),
+                    "optimiser": self.optimiser.state_dict(),
+                    "schedule": None if self.schedule is None else self.schedule.state_dict(),
+                    "rng": self.rng.bit_generator.state}, tmp)
+        os.replace(tmp, path)
+
+    def resume(self, path: Path, log: Log) -> None:
+        """Load the state at `path` when it is there and of this training's key."""
+        if not path.is_file():
+            return
+        saved = torch.load(path, map_location=next(self.network.parameters()).device,
+                           weights_only=True)
+        if saved["key"] != self.key:
+            log(f"not resuming from {path}: it was made with other settings or data")
+            return
+        self.network.load_state_dict(saved["network"])
+        self.optimiser.load_state_dict(saved["optimiser"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(saved["schedule"])
+        self.rng.bit_generator.state = saved["rng"]
+        self.step, self.seconds = saved["step"], saved["seconds"]
+        self.history = list(saved["history"])
+        log(f"resuming the regressor's training after step {self.step} from {path}")
 
 
 def _predict(network: PoseRegressionCNN, images: torch.Tensor) -> np.ndarray:
@@ -466,8 +547,9 @@ def run(config: PosePretrainingConfig, env: HangerEnv, out: Path, recollect: boo
         _, stats = load_pose_regressor(regressor_path)
         log(f"reusing {regressor_path}")
     else:
-        regressor, stats = train_pose_regressor(dataset, config, log=log)
-        save_pose_regressor(regressor, stats, regressor_path)
+        if retrain:
+            (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+        _, stats = train_and_save(dataset, config, out, log=log)
         log(f"trained on {stats.device} in {stats.seconds:.1f} s -> {regressor_path}")
     return dataset, stats
 

@@ -146,9 +146,8 @@ def pretrain_vision(cnn: VisuomotorCNN, config: GpsRunConfig, folder: Path, env:
     if regressor_path.is_file():
         regressor, stats = pose_pretraining.load_pose_regressor(regressor_path)
     else:
-        regressor, stats = pose_pretraining.train_pose_regressor(
-            dataset, config.pose_pretraining, vision=config.network, log=log)
-        pose_pretraining.save_pose_regressor(regressor, stats, regressor_path)
+        regressor, stats = pose_pretraining.train_and_save(
+            dataset, config.pose_pretraining, folder, vision=config.network, log=log)
     pose_pretraining.init_policy_vision(cnn, regressor)
     return stats
 

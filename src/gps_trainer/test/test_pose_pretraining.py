@@ -20,6 +20,7 @@ from gps_controller.typed_config import ConfigError  # noqa: E402
 from gps_sim.conditions import (AppearanceRandomisation, HangerCondition,  # noqa: E402
                                 HangerTaskConfig)
 from gps_sim.env import HangerEnv  # noqa: E402
+from gps_trainer import pose_pretraining as pp  # noqa: E402
 from gps_trainer.pose_pretraining import (EnvPoseSource, PosePretrainingConfig,  # noqa: E402
                                           PoseTrainingStats,
                                           collect_pose_data, init_policy_vision, load_config,
@@ -327,3 +328,67 @@ def test_too_few_poses_to_hold_some_out_is_an_error(tiny):
     config = PosePretrainingConfig(validation_fraction=0.01, sgd_steps=1)
     with pytest.raises(ValueError, match="validation_fraction"):
         train_pose_regressor(tiny, config, SMALL_VISION, log=quiet)
+
+
+class Crash(Exception):
+    """Stands for a kill: raised from the progress log after a given step."""
+
+
+def crash_after(step):
+    def log(line):
+        if line.startswith(f"step {step}/"):
+            raise Crash(line)
+    return log
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_training_killed_midway_resumes_to_the_uninterrupted_result(tiny, tmp_path, schedule):
+    """Checkpoints every 10 steps; a crash at step 25 loses steps 21-25 only: the resumed run
+    starts after step 20 and ends with the uninterrupted run's weights, history and errors."""
+    config = PosePretrainingConfig(sgd_steps=40, lr=2e-3, lr_schedule=schedule, progress_every=5,
+                                   checkpoint_every=10, validation_fraction=0.25)
+    whole, whole_stats = train_pose_regressor(tiny, config, SMALL_VISION, log=quiet)
+    checkpoint = tmp_path / "training.pt"
+    with pytest.raises(Crash):
+        train_pose_regressor(tiny, config, SMALL_VISION, log=crash_after(25),
+                             checkpoint=checkpoint)
+    assert torch.load(checkpoint, weights_only=True)["step"] == 20
+    lines = []
+    resumed, stats = train_pose_regressor(tiny, config, SMALL_VISION, log=lines.append,
+                                          checkpoint=checkpoint)
+    assert lines[0].startswith("resuming the regressor's training after step 20")
+    assert lines[1].startswith("step 25/40")
+    for name, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    assert stats.history == whole_stats.history
+    assert stats.validation_error_cm == whole_stats.validation_error_cm
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tiny, tmp_path):
+    config = PosePretrainingConfig(sgd_steps=20, progress_every=5, checkpoint_every=10,
+                                   validation_fraction=0.25)
+    checkpoint = tmp_path / "training.pt"
+    with pytest.raises(Crash):
+        train_pose_regressor(tiny, config, SMALL_VISION, log=crash_after(15),
+                             checkpoint=checkpoint)
+    other = dataclasses.replace(config, lr=3e-3)
+    lines = []
+    resumed, _ = train_pose_regressor(tiny, other, SMALL_VISION, log=lines.append,
+                                      checkpoint=checkpoint)
+    assert lines[0].startswith("not resuming from") and lines[1].startswith("step 5/20")
+    fresh, _ = train_pose_regressor(tiny, other, SMALL_VISION, log=quiet)
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+
+
+def test_train_and_save_leaves_the_regressor_and_no_checkpoint(tiny, tmp_path):
+    config = PosePretrainingConfig(sgd_steps=20, progress_every=5, checkpoint_every=10,
+                                   validation_fraction=0.25)
+    with pytest.raises(Crash):
+        pp.train_and_save(tiny, config, tmp_path, SMALL_VISION, log=crash_after(15))
+    assert (tmp_path / pp.CHECKPOINT_FILE).is_file()
+    assert not (tmp_path / pp.REGRESSOR_FILE).exists()
+    regressor, stats = pp.train_and_save(tiny, config, tmp_path, SMALL_VISION, log=quiet)
+    assert not (tmp_path / pp.CHECKPOINT_FILE).exists()
+    _, saved_stats = load_pose_regressor(tmp_path / pp.REGRESSOR_FILE)
+    assert saved_stats == stats
