@@ -97,11 +97,14 @@ class TrainerNode(Node):
         an entity added while another thread spins the node can be seen half-built (rclpy's
         ActionClient then fails in the executor and the spin thread dies)."""
         config = self.config
-        sets = {config.train_set, config.test_set, self.evaluation_set} | (
-            {config.validation_set} if config.validation_set else set())
+        if self.policy is not None:   # the conditions file may hold the evaluation set alone
+            sets, train_set = {self.evaluation_set}, self.evaluation_set
+        else:
+            sets, train_set = {config.train_set, config.test_set} | (
+                {config.validation_set} if config.validation_set else set()), config.train_set
         geometry = {name: condition_geometry(train_gps.make_env(config, name)) for name in sets}
-        train_env = train_gps.make_env(config, config.train_set, render_observations=False)
-        return RosRobot(self, geometry, train_env, config.train_set,
+        train_env = train_gps.make_env(config, train_set, render_observations=False)
+        return RosRobot(self, geometry, train_env, train_set,
                         train_env.task.episode_steps, config.phase.noise, record_images=True,
                         trial_timeout=self.values["trial_timeout_s"], log=self.log,
                         appearance=config.appearance_randomisation,

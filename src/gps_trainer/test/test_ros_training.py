@@ -375,9 +375,15 @@ def test_a_killed_trainer_resumes_without_losing_a_sample(tiny_run, tmp_path, re
 def test_a_policy_evaluated_through_the_bringup_ends_where_the_direct_evaluation_does(
         tiny_run, tmp_path):
     """evaluate:= runs the CNN policy alone over the graph (the sim node's 64x64 camera images,
-    the controller's lock-step trials) on evaluation_set; each trial's final distance equals the
-    direct evaluation tool's on the same conditions, and the run folder holds no training run."""
-    conditions, preset = tiny_run
+    the controller's lock-step trials) on evaluation_set of a conditions file without the
+    preset's sets; each trial's final distance equals the direct evaluation tool's on the same
+    conditions, and the run folder holds no training run."""
+    _, preset = tiny_run
+    conditions = tmp_path / "evaluation_conditions.yaml"
+    conditions.write_text(yaml.safe_dump({
+        "task": {"episode_steps": T},
+        "held_out": [{"name": "a", "rack_position": [0.72, -0.05, -0.12], "grasp": 0},
+                     {"name": "b", "rack_position": [0.78, 0.05, -0.08], "grasp": 1}]}))
     policy = tmp_path / "cnn.pt"
     torch.manual_seed(3)
     GaussianPolicy(VisuomotorCNN(VisuomotorCNNConfig(image_size=(64, 64), conv_filters=(4, 4, 4),
@@ -386,18 +392,18 @@ def test_a_policy_evaluated_through_the_bringup_ends_where_the_direct_evaluation
     log = tmp_path / "bringup.log"
     proc = start(["gps_trainer.bringup", f"preset:={preset}", f"conditions:={conditions}",
                   f"run_dir:={run_dir}", "gui:=false", f"evaluate:={policy}",
-                  "evaluation_set:=train"], log)
+                  "evaluation_set:=held_out"], log)
     try:
         proc.wait(timeout=300)
     finally:
         stop(proc)
     assert proc.returncode == 0, log.read_text()[-3000:]
-    over_ros = json.loads((run_dir / "policy_evaluation_train.json").read_text())
-    assert sorted(p.name for p in run_dir.iterdir()) == ["policy_evaluation_train.json"]
-    assert "train: " in log.read_text() and "(policy alone)" in log.read_text()
-    assert over_ros["policy"] == str(policy) and over_ros["condition_set"] == "train"
+    over_ros = json.loads((run_dir / "policy_evaluation_held_out.json").read_text())
+    assert sorted(p.name for p in run_dir.iterdir()) == ["policy_evaluation_held_out.json"]
+    assert "held_out: " in log.read_text() and "(policy alone)" in log.read_text()
+    assert over_ros["policy"] == str(policy) and over_ros["condition_set"] == "held_out"
     assert evaluation.main(["--policy", str(policy), "--conditions", str(conditions),
-                            "--set", "train", "--trials", "1", "--out",
+                            "--set", "held_out", "--trials", "1", "--out",
                             str(tmp_path / "direct")]) == 0
     direct = json.loads((tmp_path / "direct" / "results.json").read_text())
     assert list(over_ros["conditions"]) == list(direct["conditions"]) == ["a", "b"]
