@@ -4,6 +4,7 @@
         [run_dir:=runs/hanger_ros] [preset:=<run preset>]
         [conditions:=<conditions file>] [gui:=true|false] [gui_port:=8080]
         [robot_description:=<file>] [evaluate:=<policy file>] [evaluation_set:=<set>]
+        [random_looks:=<run config>]
 
 robot:=sim starts the MuJoCo sim node (gps_sim); robot:=real starts nothing in its place, for a
 PR2 or Gazebo whose ros2_control publishes /joint_states and the camera and takes
@@ -12,7 +13,8 @@ node: teleop page and training dashboard on http://127.0.0.1:<gui_port>/. Every 
 the file names in it are passed again as absolute paths, with the launch arguments, on top.
 The trainer runs the preset into run_dir (resuming a run already there); with evaluate:= it
 trains nothing and evaluates that policy file alone on evaluation_set (default: the preset's
-test set) instead, its results in run_dir. When the trainer exits the launch shuts down. Where launch_ros is not installed, `python -m gps_trainer.bringup` runs this
+test set) instead, each trial's look drawn from random_looks' appearance_randomisation when
+given, its results in run_dir. When the trainer exits the launch shuts down. Where launch_ros is not installed, `python -m gps_trainer.bringup` runs this
 same file (gps_trainer.launch_subset evaluates it) and starts the same processes.
 """
 
@@ -54,6 +56,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="a policy file: evaluate it instead of training"),
         DeclareLaunchArgument("evaluation_set", default_value="",
                               description="condition set of evaluate (default: the test set)"),
+        DeclareLaunchArgument("random_looks", default_value="",
+                              description="with evaluate: a run config whose "
+                                          "appearance_randomisation draws each trial's look"),
         Node(package="gps_sim", executable="sim_node", name="gps_sim", output="screen",
              parameters=[params_file, {
                  "conditions_file": LaunchConfiguration("conditions"), "mode": mode}],
@@ -74,5 +79,6 @@ def generate_launch_description() -> LaunchDescription:
                  "conditions_file": LaunchConfiguration("conditions"),
                  "run_dir": LaunchConfiguration("run_dir"),
                  "evaluate_policy": LaunchConfiguration("evaluate"),
-                 "evaluation_set": LaunchConfiguration("evaluation_set")}]),
+                 "evaluation_set": LaunchConfiguration("evaluation_set"),
+                 "evaluation_random_looks": LaunchConfiguration("random_looks")}]),
     ])

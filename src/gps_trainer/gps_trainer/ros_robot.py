@@ -151,8 +151,10 @@ class RosRobot:
         return Rollout(sample, images, success, distance)
 
     def evaluate(self, policy: GaussianPolicy, set_name: str, trials: int, seed: int,
-                 frames_dir: Path | None, log) -> list[ConditionResult]:
-        """The network policy alone (mean actions) on every condition of `set_name`."""
+                 frames_dir: Path | None, log,
+                 appearance: AppearanceRandomisation | None = None) -> list[ConditionResult]:
+        """The network policy alone (mean actions) on every condition of `set_name`, each
+        trial's look drawn by the sim from `appearance` (None: the condition's own)."""
         version = self._push(policy_update_msg(
             self._next_version(), network=network_policy_to_msg(policy.to_params())))
         results = []
@@ -160,7 +162,8 @@ class RosRobot:
             wins, distances = 0, []
             for trial in range(trials):
                 _, _, success, distance = self._trial(version, condition, geometry,
-                                                      seed * 10_000 + trial, 0.0, False, 0)
+                                                      seed * 10_000 + trial, 0.0, False, 0,
+                                                      appearance=appearance)
                 wins += success
                 distances.append(distance)
             results.append(ConditionResult(geometry.name, wins, tuple(distances)))

@@ -24,6 +24,9 @@ Parameters:
   evaluate_policy  a policy file (GaussianPolicy.save): evaluate it instead of training
   evaluation_set   its condition set (default: the preset's test set); evaluation_trials
                    trials per condition (default: the preset's)
+  evaluation_random_looks
+                   a run config: each evaluation trial's colours and lights drawn from its
+                   appearance_randomisation (as `gps_trainer.evaluation --random-looks`)
 Publishes:
   ~/progress       gps_msgs/TrainingProgress after each iteration
 Uses:
@@ -48,10 +51,10 @@ from rclpy.node import Node
 
 from gps_controller.node_shutdown import ends_at_shutdown
 from gps_controller.policies.gaussian_policy import GaussianPolicy
-from gps_controller.typed_config import from_mapping
+from gps_controller.typed_config import from_mapping, to_mapping
 from gps_msgs.msg import TrainingProgress
 from gps_trainer import train_gps
-from gps_trainer.evaluation import summary
+from gps_trainer.evaluation import random_looks, summary
 from gps_trainer.progress import progress_msg
 from gps_trainer.ros_robot import RosRobot, condition_geometry
 from gps_trainer.run_folder import RunFolder
@@ -69,6 +72,8 @@ PARAMETERS = {
     "trial_timeout_s": (300.0, "longest wait for one trial's sample"),
     "evaluate_policy": ("", "a policy file: evaluate it on evaluation_set instead of training"),
     "evaluation_set": ("", "condition set of evaluate_policy (default: the preset's test set)"),
+    "evaluation_random_looks": ("", "a run config: each evaluation trial's look drawn from its "
+                                    "appearance_randomisation"),
 }
 
 
@@ -89,6 +94,8 @@ class TrainerNode(Node):
         self.policy = (GaussianPolicy.load(self.policy_file, device="cpu") if self.policy_file
                        else None)
         self.evaluation_set = self.values["evaluation_set"] or self.config.test_set
+        looks = self.values["evaluation_random_looks"]
+        self.evaluation_looks = random_looks(looks) if looks and self.policy else None
         self._progress_pub = self.create_publisher(TrainingProgress, "~/progress", 10)
         self.robot = self._robot()
 
@@ -156,13 +163,17 @@ class TrainerNode(Node):
         """evaluate_policy alone on every condition of evaluation_set, its results to
         <run_dir>/policy_evaluation_<set>.json."""
         config, name = self.config, self.evaluation_set
+        looks = self.evaluation_looks
         self.log(f"evaluating {self.policy_file} on the {len(self.robot.geometry[name])} "
-                 f"conditions of {name!r}, {config.evaluation_trials} trials each")
+                 f"conditions of {name!r}, {config.evaluation_trials} trials each"
+                 + ("" if looks is None else
+                    f", random looks from {self.values['evaluation_random_looks']}"))
         results = self.robot.evaluate(self.policy, name, config.evaluation_trials, config.seed,
-                                      None, self.log)
+                                      None, self.log, appearance=looks)
         report = summary(results)
         report.update(policy=str(Path(self.policy_file).resolve()), condition_set=name,
-                      conditions_file=config.conditions_file)
+                      conditions_file=config.conditions_file,
+                      random_looks=None if looks is None else to_mapping(looks))
         path = self.run_folder.path / f"policy_evaluation_{name}.json"
         self.run_folder.path.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2))

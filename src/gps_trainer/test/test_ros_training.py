@@ -17,8 +17,8 @@ processes talking over Fast DDS.
   sample it had stored and runs none of their trials again; only the trial in flight at the kill,
   whose sample the trainer never received, may run a second time;
 - the bringup with evaluate:= trains nothing: the CNN policy file alone, on the camera images the
-  sim publishes, ends each trial where the direct evaluation tool's does; a missing policy file
-  stops the trainer node at start-up with one line.
+  sim publishes, ends each trial where the direct evaluation tool's does, and with random_looks:=
+  elsewhere; a missing policy file stops the trainer node at start-up with one line.
 """
 
 import ast
@@ -407,8 +407,29 @@ def test_a_policy_evaluated_through_the_bringup_ends_where_the_direct_evaluation
                             str(tmp_path / "direct")]) == 0
     direct = json.loads((tmp_path / "direct" / "results.json").read_text())
     assert list(over_ros["conditions"]) == list(direct["conditions"]) == ["a", "b"]
+    deviation = 0.0
     for name, ros in over_ros["conditions"].items():
         local = direct["conditions"][name]
         assert ros["successes"] == local["successes"] and ros["trials"] == 1
         np.testing.assert_allclose(ros["final_distances"], local["final_distances"],
-                                   rtol=0.0, atol=1e-6)
+                                   rtol=0.0, atol=1e-9)
+        deviation = max(deviation, abs(ros["final_distances"][0] - local["final_distances"][0]))
+    assert over_ros["random_looks"] is None
+
+    # random_looks:= draws each trial's look: the CNN sees other images, so other trials.
+    looks = tmp_path / "looks.yaml"
+    looks.write_text(yaml.safe_dump({"appearance_randomisation": {
+        "colour_jitter": 0.4, "light_scale": [0.4, 1.5], "light_tint": 0.3}}))
+    proc = start(["gps_trainer.bringup", f"preset:={preset}", f"conditions:={conditions}",
+                  f"run_dir:={tmp_path / 'looks'}", "gui:=false", f"evaluate:={policy}",
+                  "evaluation_set:=held_out", f"random_looks:={looks}"], log)
+    try:
+        proc.wait(timeout=300)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    looked = json.loads((tmp_path / "looks" / "policy_evaluation_held_out.json").read_text())
+    assert looked["random_looks"]["colour_jitter"] == 0.4
+    shifts = [abs(looked["conditions"][name]["final_distances"][0]
+                  - over_ros["conditions"][name]["final_distances"][0]) for name in ("a", "b")]
+    assert max(shifts) > 10.0 * deviation + 1e-7, (shifts, deviation)
