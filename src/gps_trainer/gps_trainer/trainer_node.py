@@ -87,6 +87,11 @@ class TrainerNode(Node):
             for name, (default, text) in PARAMETERS.items()}
         if not self.values["run_dir"]:
             raise ValueError("parameter run_dir is required")
+        if not self.values["evaluate_policy"]:
+            for name in ("evaluation_set", "evaluation_random_looks"):
+                if self.values[name]:
+                    raise ValueError(f"parameter {name} applies to evaluate_policy only (a "
+                                     f"training run takes its sets and looks from the preset)")
         self.run_folder = RunFolder(self.values["run_dir"])
         self.resume = self.run_folder.config_path.is_file()
         self.policy_file = self.values["evaluate_policy"]
@@ -95,7 +100,7 @@ class TrainerNode(Node):
                        else None)
         self.evaluation_set = self.values["evaluation_set"] or self.config.test_set
         looks = self.values["evaluation_random_looks"]
-        self.evaluation_looks = random_looks(looks) if looks and self.policy else None
+        self.evaluation_looks = random_looks(looks) if looks else None
         self._progress_pub = self.create_publisher(TrainingProgress, "~/progress", 10)
         self.robot = self._robot()
 

@@ -18,7 +18,8 @@ processes talking over Fast DDS.
   whose sample the trainer never received, may run a second time;
 - the bringup with evaluate:= trains nothing: the CNN policy file alone, on the camera images the
   sim publishes, ends each trial where the direct evaluation tool's does, and with random_looks:=
-  elsewhere; a missing policy file stops the trainer node at start-up with one line.
+  elsewhere; a missing policy file, or an evaluation parameter without evaluate_policy, stops
+  the trainer node at start-up with one line.
 """
 
 import ast
@@ -112,17 +113,26 @@ def test_a_malformed_config_stops_the_trainer_node_with_one_message(tmp_path):
     assert not run_dir.exists()
 
 
-def test_a_missing_policy_file_stops_the_trainer_node_with_one_message(tiny_preset, tmp_path):
+@pytest.mark.parametrize("params, message", [
+    (["evaluate_policy:={tmp}/no_policy.pt"], r"no_policy\.pt"),
+    (["evaluation_set:=train"], "evaluation_set applies to evaluate_policy only"),
+    (["evaluation_random_looks:={tmp}/looks.yaml"],
+     "evaluation_random_looks applies to evaluate_policy only"),
+])
+def test_bad_evaluation_parameters_stop_the_trainer_node_with_one_message(
+        tiny_preset, tmp_path, params, message):
+    """A missing policy file, or an evaluation parameter without evaluate_policy."""
     _, preset = tiny_preset()
-    missing = tmp_path / "no_policy.pt"
+    args = []
+    for param in params:
+        args += ["-p", param.format(tmp=tmp_path)]
     done = subprocess.run([sys.executable, "-m", "gps_trainer.trainer_node", "--ros-args",
                            "-p", f"run_dir:={tmp_path / 'eval'}", "-p", f"config_file:={preset}",
-                           "-p", f"evaluate_policy:={missing}"],
-                          capture_output=True, text=True, timeout=120)
+                           *args], capture_output=True, text=True, timeout=120)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert "Traceback" not in output
-    assert re.search(r"cannot start: .*no_policy\.pt", output), output
+    assert re.search(f"cannot start: .*{message}", output), output
     assert not (tmp_path / "eval").exists()
 
 
