@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gps_sim.effort_command import CommandError, EffortCommand, check_effort_command, zero_command
 from gps_sim.conditions import AppearanceRandomisation
+from gps_sim.effort_command import CommandError, EffortCommand, check_effort_command, zero_command
 from gps_sim.env import HangerEnv, JointStateReading
 
 

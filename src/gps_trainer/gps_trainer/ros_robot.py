@@ -11,8 +11,9 @@ For a trial on condition c the trainer
      the condition's end-effector geometry, and receives the recorded sample,
   4. asks the sim node's check_task whether the hanger hangs.
 For a pose pre-training frame it resets the scene through set_condition with the rack pose as
-offsets from the condition's (and the pose frames' random look) and takes the camera frame published with the episode's step 0
-(matched by stamp); the target points come from the task description, as for the trials.
+offsets from the condition's (and the pose frames' random look) and takes the camera frame
+published with the episode's step 0 (matched by stamp); the target points come from the task
+description, as for the trials.
 The controller draws the noise from the seed with the trainer's generator; the trainer checks
 that the sample carries exactly the noise it expects, so the trajectory update never sees a
 sample whose noise it does not know. The conditions' geometry (EE points in the tool frame per

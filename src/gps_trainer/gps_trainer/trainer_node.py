@@ -87,14 +87,14 @@ class TrainerNode(Node):
             for name, (default, text) in PARAMETERS.items()}
         if not self.values["run_dir"]:
             raise ValueError("parameter run_dir is required")
-        if not self.values["evaluate_policy"]:
-            for name in ("evaluation_set", "evaluation_random_looks"):
-                if self.values[name]:
-                    raise ValueError(f"parameter {name} applies to evaluate_policy only (a "
-                                     f"training run takes its sets and looks from the preset)")
+        self.policy_file = self.values["evaluate_policy"]
+        stray = [name for name in ("evaluation_set", "evaluation_random_looks")
+                 if self.values[name] and not self.policy_file]
+        if stray:
+            raise ValueError(f"parameter {stray[0]} applies to evaluate_policy only (a training "
+                             f"run takes its sets and looks from the preset)")
         self.run_folder = RunFolder(self.values["run_dir"])
         self.resume = self.run_folder.config_path.is_file()
-        self.policy_file = self.values["evaluate_policy"]
         self.config = self._config()
         self.policy = (GaussianPolicy.load(self.policy_file, device="cpu") if self.policy_file
                        else None)
@@ -109,7 +109,7 @@ class TrainerNode(Node):
         an entity added while another thread spins the node can be seen half-built (rclpy's
         ActionClient then fails in the executor and the spin thread dies)."""
         config = self.config
-        if self.policy is not None:   # the conditions file may hold the evaluation set alone
+        if self.policy_file:   # the conditions file may hold the evaluation set alone
             sets, train_set = {self.evaluation_set}, self.evaluation_set
         else:
             sets, train_set = {config.train_set, config.test_set} | (
@@ -152,7 +152,7 @@ class TrainerNode(Node):
         """Train (or resume) the run, or evaluate evaluate_policy; the result in the log."""
         self.log(f"waiting for the sim and controller nodes (up to {READY_TIMEOUT_S:.0f} s)")
         self.robot.wait_until_ready(READY_TIMEOUT_S)
-        if self.policy is not None:
+        if self.policy_file:
             self._evaluate()
             return
         self.log(("resuming " if self.resume else "starting ") + f"run {self.run_folder.path}")
